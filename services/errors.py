@@ -4,7 +4,9 @@
 class ServiceError(Exception):
     """A backend call failed; str(error) is meant for the operator's eyes."""
 
-    backend: str = "backend"
+    def __init__(self, message: str, *, backend: str | None = None):
+        super().__init__(message)
+        self.backend = backend
 
 
 class NotConfigured(ServiceError):

@@ -1,0 +1,1 @@
+"""opsconsole: the app shell, the command line, settings and the sandbox."""

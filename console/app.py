@@ -1,0 +1,152 @@
+"""OpsConsole: the Textual app. It owns the areas (one mode each), the backend health
+monitor behind the header badges, the ops_events listener, and the quit guard."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from screens.backends import BackendsScreen
+from screens.base import Area, DataShown, PollHub, ShellContext
+from screens.confirm import ConfirmScreen
+from screens.help import HelpScreen
+from screens.overview import OverviewScreen
+from screens.palette import AreaCommands
+from services.bundle import Services
+from services.health import BackendStatus, Ping, Probe, backend_status
+from services.polling import Poller
+from services.postgres import OpsEvent
+
+AREAS: tuple[Area, ...] = (
+    Area(
+        "overview", "Overview", "1", OverviewScreen, "stuck and error orders, today's orders, recent actions"
+    ),
+    Area("backends", "Backends", "2", BackendsScreen, "every backend's state, version and last error"),
+)
+
+
+class OpsConsole(App):
+    """The console. `services` is built by console.cli from Settings."""
+
+    TITLE = "opsconsole"
+    CSS = "Screen { layers: base overlay; }"
+    MODES: ClassVar = {area.name: area.screen for area in AREAS}
+    DEFAULT_MODE = "overview"
+    COMMANDS = App.COMMANDS | {AreaCommands}
+    BINDINGS = [
+        *(Binding(a.key, f"switch_mode('{a.name}')", a.title, show=False) for a in AREAS),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    class OpsEventReceived(Message):
+        def __init__(self, event: OpsEvent) -> None:
+            super().__init__()
+            self.event = event
+
+    def __init__(self, services: Services, context: ShellContext, *, health_interval: float = 15.0):
+        super().__init__()
+        self.services = services
+        self.context = context
+        self.areas = AREAS
+        self.poll_hub = PollHub()
+        self.listener_connected = False
+        self._health_interval = health_interval
+        self._probes: list[Probe] = services.probes()
+        self._health: dict[str, Poller[Ping]] = {}
+        self._pings: dict[str, Ping] = {}
+        self._startup_probe = os.environ.get("OPSCONSOLE_STARTUP_PROBE")
+
+    # ---- lifecycle ----------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        await self.services.open()
+        for probe in self._probes:
+            if probe.configured:
+                self._start_health_poller(probe)
+        self.listen_for_events()
+
+    async def on_unmount(self) -> None:
+        await self.services.close()
+
+    def _start_health_poller(self, probe: Probe) -> None:
+        def remember(ping: Ping, name: str = probe.name) -> None:
+            self._pings[name] = ping
+
+        poller: Poller[Ping] = Poller(
+            f"health.{probe.name}", probe.ping, self._health_interval, on_result=remember, max_backoff=60
+        )
+        self._health[probe.name] = poller
+        self.run_worker(poller.run(), group=f"health-{probe.name}", exit_on_error=False)
+
+    @work(group="ops-events", exit_on_error=False)
+    async def listen_for_events(self) -> None:
+        """LISTEN on ops_events; every notification refreshes every open panel."""
+
+        def connected(state: bool) -> None:
+            self.listener_connected = state
+            if state:  # anything may have changed while we were not listening
+                self.poll_hub.trigger_all()
+
+        await self.services.postgres.listen(
+            lambda event: self.post_message(self.OpsEventReceived(event)), on_state=connected
+        )
+
+    def on_ops_console_ops_event_received(self, message: OpsEventReceived) -> None:
+        self.poll_hub.trigger_all()
+
+    def on_data_shown(self, _message: DataShown) -> None:
+        # The start-up benchmark's probe: the time of the first frame that shows data.
+        if self._startup_probe:
+            path, self._startup_probe = self._startup_probe, None
+            self.call_after_refresh(self._write_startup_probe, path)
+
+    def _write_startup_probe(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"{time.time():.6f}\n")
+        self.exit()
+
+    # ---- what screens ask of the app ----------------------------------------------
+
+    def backend_statuses(self) -> list[BackendStatus]:
+        """One status per backend, in header order."""
+        return [
+            backend_status(
+                probe,
+                self._health[probe.name].freshness() if probe.name in self._health else None,
+                self._pings.get(probe.name),
+                self._health_interval,
+            )
+            for probe in self._probes
+        ]
+
+    def health_check_now(self, backend: str | None = None) -> None:
+        """Check `backend` (or every backend) now rather than at its next interval."""
+        for name, poller in self._health.items():
+            if backend is None or name == backend:
+                poller.trigger()
+
+    # ---- actions ------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        """Quit, after a y/n: a stray q or Ctrl+Q at 3 a.m. must not drop the console."""
+        if isinstance(self.screen, ConfirmScreen):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen("Quit opsconsole?"), answered)

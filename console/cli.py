@@ -1,0 +1,180 @@
+"""The command line: `opsconsole` (the TUI), `demo`, `migrate`, `doctor`.
+Builds Settings -> Services -> the App or a headless command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from console.settings import ConfigError, Settings, load_settings
+
+cli = typer.Typer(
+    name="opsconsole",
+    help="Ops console for a game-server hosting business: orders, nodes, backups, incidents.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML config file (default: the user's config dir).", show_default=False
+    ),
+]
+
+
+def fail(lines: list[str], code: int) -> typer.Exit:
+    for line in lines:
+        typer.echo(f"opsconsole: {line}", err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    """Settings, or exit 2 with one line per problem."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise fail([f"config: {line}" for line in exc.problems], 2) from None
+
+
+def run_tui(settings: Settings, *, read_only: bool, dry_run: bool) -> None:
+    from console.app import OpsConsole
+    from console.wiring import build_services
+    from screens.base import ShellContext
+
+    operator, role = settings.resolve_operator()
+    context = ShellContext(
+        environment=settings.environment_name,
+        colour=settings.environment_colour,
+        operator=operator,
+        role=role,
+        read_only=read_only or settings.read_only,
+        dry_run=dry_run,
+        refresh=settings.refresh.for_area,
+    )
+    OpsConsole(build_services(settings), context, health_interval=settings.refresh.health).run()
+
+
+@cli.callback(invoke_without_command=True)
+def main_command(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide and block every action.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show previews and check preconditions; change nothing.")
+    ] = False,
+) -> None:
+    """Open the console (the TUI) when no command is given."""
+    ctx.obj = {"config": config, "read_only": read_only, "dry_run": dry_run}
+    if ctx.invoked_subcommand is None:
+        run_tui(settings_or_exit(config), read_only=read_only, dry_run=dry_run)
+
+
+def _config(ctx: typer.Context, config: Path | None) -> Path | None:
+    return config or (ctx.obj or {}).get("config")
+
+
+@cli.command()
+def doctor(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Check configuration and every backend: one line each; exit 0 only if all configured answer."""
+    from console.wiring import build_services
+    from services.doctor import run_doctor
+
+    settings = settings_or_exit(_config(ctx, config))
+    services = build_services(settings)
+
+    async def go():
+        await services.open()
+        try:
+            return await run_doctor(services.probes())
+        finally:
+            await services.close()
+
+    findings = asyncio.run(go())
+    width = max(len(f.backend) for f in findings)
+    for finding in findings:
+        name = finding.backend.ljust(width)
+        if finding.state == "ok" and finding.ping:
+            ping = finding.ping
+            where = f"  {ping.where}" if ping.where else ""
+            typer.echo(f"{name}  ok              {ping.version}, {ping.rtt_ms:.0f} ms{where}")
+        elif finding.state == "not configured":
+            typer.echo(f"{name}  not configured  ({finding.reason})")
+        else:
+            typer.echo(f"{name}  FAILING         {finding.reason}")
+    failing = [f for f in findings if not f.passed]
+    configured = [f for f in findings if f.state != "not configured"]
+    typer.echo(
+        f"{len(configured) - len(failing)} of {len(configured)} configured backends answer"
+        + (f"; failing: {', '.join(f.backend for f in failing)}" if failing else "")
+    )
+    raise typer.Exit(1 if failing else 0)
+
+
+@cli.command()
+def migrate(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    with_reference_schema: Annotated[
+        bool,
+        typer.Option(
+            "--with-reference-schema",
+            help="Also create the reference copy of the business tables (demo/test databases only).",
+        ),
+    ] = False,
+) -> None:
+    """Apply pending migrations (the ops schema); safe to run twice or concurrently."""
+    from console.wiring import build_services
+    from services.errors import ServiceError
+    from services.migrations import migrate as apply
+
+    settings = settings_or_exit(_config(ctx, config))
+    postgres = build_services(settings).postgres
+
+    async def go():
+        try:
+            async with postgres.connection() as conn:
+                return await apply(conn, with_reference=with_reference_schema, progress=typer.echo)
+        finally:
+            await postgres.close()
+
+    try:
+        report = asyncio.run(go())
+    except ServiceError as exc:
+        raise fail([str(exc)], 1) from None
+    typer.echo(
+        f"{postgres.where}: {len(report.applied)} applied, {report.already_applied} already applied"
+        + (
+            f", {len(report.skipped_reference)} reference-schema migrations skipped "
+            "(pass --with-reference-schema on a demo or test database)"
+            if report.skipped_reference
+            else ""
+        )
+    )
+
+
+@cli.command()
+def demo(
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Throw the demo database away and reseed it.")
+    ] = False,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide and block every action.")] = False,
+) -> None:
+    """Open the console on the embedded demo: a real PostgreSQL, migrated and seeded."""
+    from console.sandbox.demo import run_demo
+
+    code = run_demo(reset=reset, read_only=read_only)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

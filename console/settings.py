@@ -1,0 +1,304 @@
+"""Settings: environment variables under the seeds' names, plus a TOML file for what env
+cannot hold (environment name and colour, operators and roles, refresh intervals, keymap).
+An invalid configuration raises ConfigError carrying one plain line per problem."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Role = Literal["viewer", "support", "oncall", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "support", "oncall", "admin")
+
+NAMED_COLOURS = {
+    "red",
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "cyan",
+    "white",
+    "orange",
+    "purple",
+    "grey",
+    "gray",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` holds one line per problem, naming the key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def default_config_path() -> Path:
+    """The TOML file read when neither --config nor OPSCONSOLE_CONFIG names one."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("opsconsole")) / "config.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentConfig(_Strict):
+    name: str = "development"
+    colour: str | None = None
+
+    @field_validator("colour")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        hex_ok = value.startswith("#") and len(value) in (4, 7)
+        if hex_ok:
+            try:
+                int(value[1:], 16)
+            except ValueError:
+                hex_ok = False
+        if not hex_ok and value not in NAMED_COLOURS:
+            raise ValueError(f"not a colour name or #rrggbb: {value!r}")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.name.lower() in ("production", "prod", "live")
+
+    @property
+    def resolved_colour(self) -> str:
+        """The colour shown for this environment: production is always red unless set."""
+        if self.colour:
+            return self.colour
+        if self.is_production:
+            return "red"
+        if self.name.lower() in ("staging", "stage"):
+            return "yellow"
+        return "green"
+
+
+class OperatorEntry(_Strict):
+    role: Role
+    os_users: list[str] = Field(default_factory=list)
+
+
+class RefreshConfig(_Strict):
+    """Poll intervals in seconds, per area; `default` for areas not listed."""
+
+    default: PositiveFloat = 10.0
+    overview: PositiveFloat = 5.0
+    health: PositiveFloat = 15.0
+    orders: PositiveFloat = 5.0
+    nodes: PositiveFloat = 10.0
+    alerts: PositiveFloat = 10.0
+    incidents: PositiveFloat = 10.0
+    board: PositiveFloat = 5.0
+
+    def for_area(self, area: str) -> float:
+        return float(getattr(self, area, self.default))
+
+
+def _secret(alias: str) -> Any:
+    return Field(default=None, validation_alias=alias)
+
+
+class Settings(BaseSettings):
+    """Everything the console is configured with. Secrets are SecretStr and never printed."""
+
+    # case_sensitive: env var names are matched exactly (DB_HOST), so an unrelated
+    # ENVIRONMENT or REFRESH in the shell never lands on the TOML-only fields.
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, case_sensitive=True, env_ignore_empty=True)
+
+    # PostgreSQL: DATABASE_URL, or its parts as the AGIS manual names them.
+    database_url: SecretStr | None = _secret("DATABASE_URL")
+    db_host: str | None = Field(None, validation_alias="DB_HOST")
+    db_port: int = Field(5432, validation_alias="DB_PORT", gt=0, lt=65536)
+    db_name: str | None = Field(None, validation_alias="DB_NAME")
+    db_user: str | None = Field(None, validation_alias="DB_USER")
+    db_password: SecretStr | None = _secret("DB_PASSWORD")
+    db_read_host: str | None = Field(None, validation_alias="DB_READ_HOST")
+    # S3 / Minio backups.
+    s3_endpoint: str | None = Field(None, validation_alias="S3_ENDPOINT")
+    s3_access_key: SecretStr | None = _secret("S3_ACCESS_KEY")
+    s3_secret_key: SecretStr | None = _secret("S3_SECRET_KEY")
+    s3_bucket: str | None = Field(None, validation_alias="S3_BUCKET")
+    s3_use_ssl: bool = Field(True, validation_alias="S3_USE_SSL")
+    backup_encryption_key: SecretStr | None = _secret("BACKUP_ENCRYPTION_KEY")
+    # Payments, panel, provisioning functions, cluster, metrics, bot.
+    stripe_secret_key: SecretStr | None = _secret("STRIPE_SECRET_KEY")
+    stripe_api_base: str | None = Field(None, validation_alias="OPSCONSOLE_STRIPE_API_BASE")
+    panel_url: str | None = Field(None, validation_alias="PANEL_URL")
+    ptero_app_key: SecretStr | None = _secret("PTERO_APP_KEY")
+    provisioner_url: str | None = Field(None, validation_alias="PROVISIONER_URL")
+    provisioner_key: SecretStr | None = _secret("OPSCONSOLE_PROVISIONER_KEY")
+    kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
+    prometheus_url: str | None = Field(None, validation_alias="PROMETHEUS_URL")
+    alertmanager_url: str | None = Field(None, validation_alias="ALERTMANAGER_URL")
+    bot_url: str | None = Field(None, validation_alias="OPSCONSOLE_BOT_URL")
+    # The console itself.
+    environment_override: str | None = Field(None, validation_alias="OPSCONSOLE_ENV")
+    read_only: bool = Field(False, validation_alias="OPSCONSOLE_READ_ONLY")
+    # From the TOML file.
+    environment: EnvironmentConfig = EnvironmentConfig()
+    operators: dict[str, OperatorEntry] = {}
+    refresh: RefreshConfig = RefreshConfig()
+    keymap: dict[str, str] = {}
+
+    @field_validator(
+        "panel_url", "provisioner_url", "prometheus_url", "alertmanager_url", "bot_url",
+        "s3_endpoint", "stripe_api_base",
+    )  # fmt: skip
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operators(cls, value: Any) -> Any:
+        # `alice = "oncall"` is shorthand for `alice = { role = "oncall" }`.
+        if isinstance(value, dict):
+            return {k: {"role": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("postgres", "postgresql"):
+            # The value itself may hold a password: name only the scheme.
+            raise ValueError(f"expected a postgresql:// URL (scheme was {scheme or 'missing'!r})")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Init kwargs carry the TOML file; env wins over nothing it does not name.
+        return (env_settings, init_settings)
+
+    # ---- derived values -------------------------------------------------------------
+
+    @property
+    def environment_name(self) -> str:
+        return self.environment_override or self.environment.name
+
+    @property
+    def environment_colour(self) -> str:
+        if self.environment_override:
+            return EnvironmentConfig(name=self.environment_override).resolved_colour
+        return self.environment.resolved_colour
+
+    def postgres_dsn(self) -> str | None:
+        """The primary's DSN (secret: never print it), or None when Postgres is not configured."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if not self.db_host:
+            return None
+        user = quote(self.db_user or getpass.getuser(), safe="")
+        password = self.db_password.get_secret_value() if self.db_password else ""
+        auth = f"{user}:{quote(password, safe='')}" if password else user
+        return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name or '')}"
+
+    def postgres_read_dsn(self) -> str | None:
+        """The read replica's DSN when DB_READ_HOST is set: the primary's with the host swapped."""
+        dsn = self.postgres_dsn()
+        if dsn is None or not self.db_read_host:
+            return None
+        parts = urlsplit(dsn)
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{userinfo}@{self.db_read_host}{port}" if userinfo else self.db_read_host + port
+        del hostport
+        return parts._replace(netloc=netloc).geturl()
+
+    def resolve_operator(self, os_user: str | None = None) -> tuple[str, Role]:
+        """(operator name, role) for this OS user: mapped by [operators], else viewer."""
+        os_user = os_user or getpass.getuser()
+        for name, entry in self.operators.items():
+            if isinstance(entry, OperatorEntry) and os_user in entry.os_users:
+                return name, entry.role
+        entry = self.operators.get(os_user)
+        return os_user, entry.role if entry else "viewer"
+
+
+SECRET_FIELDS = frozenset(
+    name for name, f in Settings.model_fields.items() if "SecretStr" in repr(f.annotation)
+)
+
+
+def _format_errors(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors(include_url=False):
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "literal_error":
+            message = f"must be one of {', '.join(ROLES)}"
+        message = message.removeprefix("Value error, ")
+        top = str(item["loc"][0]) if item["loc"] else ""
+        field = next((n for n, f in Settings.model_fields.items() if top in (n, f.validation_alias)), top)
+        shown = item.get("input")
+        if field not in SECRET_FIELDS and isinstance(shown, str | int | float | bool):
+            if item["type"] not in ("value_error", "extra_forbidden"):
+                message = f"{message} (got {shown!r})"
+        lines.append(f"{key}: {message}")
+    return lines
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Settings from the environment and the TOML file.
+
+    Raises ConfigError with one line per problem; an explicitly named file that does not
+    exist is a problem, the default file missing is not.
+    """
+    explicit = config_path is not None or bool(os.environ.get("OPSCONSOLE_CONFIG"))
+    path = config_path or Path(os.environ.get("OPSCONSOLE_CONFIG") or default_config_path())
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from None
+    elif explicit:
+        raise ConfigError([f"{path}: no such config file"])
+    allowed = {"environment", "operators", "refresh", "keymap"}
+    unknown = [f"{key}: unknown key in {path.name}" for key in data if key not in allowed]
+    if unknown:
+        raise ConfigError(unknown)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None

@@ -1,0 +1,144 @@
+"""What every area screen shares: the shell context it is shown in, the pollers it owns
+(paused while the screen is hidden, triggered by ops_events), and its data-age display."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from services.errors import ServiceError
+from services.polling import Poller
+
+if TYPE_CHECKING:
+    from services.bundle import Services
+    from services.health import BackendStatus
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ShellContext:
+    """Who is at the console, where, and how: shown on every screen."""
+
+    environment: str
+    colour: str
+    operator: str
+    role: str
+    read_only: bool = False
+    dry_run: bool = False
+    refresh: Callable[[str], float] = lambda _area: 10.0
+
+
+@dataclass(frozen=True)
+class Area:
+    """One area of the console: its mode name, title, switch key and screen class."""
+
+    name: str
+    title: str
+    key: str
+    screen: type[Screen]
+    description: str
+
+
+class DataShown(Message):
+    """Posted to the app when a screen has shown data (the start-up probe waits for it)."""
+
+
+class PollHub:
+    """Every live poller of the app, so one ops_event can refresh them all."""
+
+    def __init__(self) -> None:
+        self._pollers: set[Poller[Any]] = set()
+
+    def add(self, poller: Poller[Any]) -> None:
+        self._pollers.add(poller)
+
+    def discard(self, poller: Poller[Any]) -> None:
+        self._pollers.discard(poller)
+
+    def trigger_all(self) -> None:
+        for poller in self._pollers:
+            poller.trigger()
+
+    def __len__(self) -> int:
+        return len(self._pollers)
+
+
+class ShellApp(Protocol):
+    """What screens may ask of the app (console.app.OpsConsole provides it)."""
+
+    services: Services
+    context: ShellContext
+    poll_hub: PollHub
+    areas: tuple[Area, ...]
+
+    def backend_statuses(self) -> list[BackendStatus]: ...
+
+    def health_check_now(self, backend: str | None = None) -> None: ...
+
+
+class AreaScreen(Screen):
+    """A screen of one area. Subclasses add pollers in on_mount with `poll(...)`."""
+
+    AREA = ""
+    BINDINGS = [Binding("r", "refresh_now", "Refresh", tooltip="Poll every source of this screen now")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pollers: list[Poller[Any]] = []
+
+    @property
+    def shell(self) -> ShellApp:
+        return cast("ShellApp", self.app)
+
+    def poll(
+        self,
+        name: str,
+        fetch: Callable[[], Awaitable[T]],
+        on_result: Callable[[T], None],
+        *,
+        interval: float | None = None,
+        on_error: Callable[[ServiceError], None] | None = None,
+    ) -> Poller[T]:
+        """Start polling `fetch` in a worker; results go to `on_result` in the event loop."""
+
+        def failed(error: ServiceError) -> None:
+            if on_error:
+                on_error(error)
+            # A failing panel is news for the header badge: check that backend now.
+            self.shell.health_check_now(error.backend)
+
+        poller: Poller[T] = Poller(
+            f"{self.AREA}.{name}",
+            fetch,
+            interval or self.shell.context.refresh(self.AREA),
+            on_result=on_result,
+            on_error=failed,
+        )
+        self._pollers.append(poller)
+        self.shell.poll_hub.add(poller)
+        self.run_worker(poller.run(), group=f"poll-{name}", exit_on_error=False, exclusive=False)
+        return poller
+
+    def action_refresh_now(self) -> None:
+        for poller in self._pollers:
+            poller.trigger()
+        self.notify("Refreshing…", timeout=1.5)
+
+    def on_screen_suspend(self, _event: events.ScreenSuspend) -> None:
+        for poller in self._pollers:
+            poller.pause()
+
+    def on_screen_resume(self, _event: events.ScreenResume) -> None:
+        for poller in self._pollers:
+            poller.resume()
+
+    def on_unmount(self) -> None:
+        for poller in self._pollers:
+            self.shell.poll_hub.discard(poller)

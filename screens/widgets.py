@@ -1,0 +1,133 @@
+"""Shared widgets: the shell header (environment, operator, areas, backend badges), the
+panel that shows its data age when stale, and the figure tile."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from services.polling import Freshness, format_age
+
+if TYPE_CHECKING:
+    from screens.base import ShellApp
+    from services.health import BackendStatus
+
+BADGE_STYLE = {
+    "ok": ("●", "green"),
+    "stale": ("◐", "yellow"),
+    "down": ("✕", "bold red"),
+    "not configured": ("·", "dim"),
+}
+
+
+def badge_text(status: BackendStatus, *, compact: bool = False) -> Text:
+    """One backend badge: 'pg ●', 'prom ◐ 45 s', 'k8s ✕', 'am ·' (not configured)."""
+    glyph, style = BADGE_STYLE[status.state]
+    text = Text()
+    text.append(status.short, style="dim" if status.state == "not configured" else "")
+    text.append(glyph if compact else f" {glyph}", style=style)
+    if status.state == "stale" and status.age is not None:
+        text.append(f" {format_age(status.age)}", style="yellow")
+    return text
+
+
+class ShellHeader(Widget):
+    """Two lines: environment, operator and role, modes, areas; then a badge per backend."""
+
+    DEFAULT_CSS = """
+    ShellHeader { height: 2; dock: top; background: $panel; }
+    ShellHeader > .shell-line { height: 1; width: 1fr; }
+    """
+
+    def __init__(self, area: str) -> None:
+        super().__init__()
+        self.area = area
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="shell-identity", classes="shell-line")
+        yield Static(id="shell-badges", classes="shell-line")
+
+    def on_mount(self) -> None:
+        self.render_identity()
+        self.refresh_badges()
+        self.set_interval(1.0, self.refresh_badges)
+
+    @property
+    def shell(self) -> ShellApp:
+        return self.app  # type: ignore[return-value]
+
+    def render_identity(self) -> None:
+        ctx = self.shell.context
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f" {ctx.environment.upper()} ", style=f"bold reverse {ctx.colour}")
+        line.append(f" {ctx.operator}", style="bold")
+        line.append(f" ({ctx.role})", style="dim")
+        if ctx.read_only:
+            line.append("  READ-ONLY", style="bold yellow")
+        if ctx.dry_run:
+            line.append("  DRY-RUN", style="bold cyan")
+        line.append("  │ ", style="dim")
+        for area in self.shell.areas:
+            current = area.name == self.area
+            line.append(f"{area.key} ", style="bold" if current else "dim")
+            line.append(area.title, style="bold reverse" if current else "")
+            line.append("  ")
+        self.query_one("#shell-identity", Static).update(line)
+
+    def refresh_badges(self) -> None:
+        statuses = self.shell.backend_statuses()
+        compact = self.size.width < 100
+        line = Text(" ", no_wrap=True, overflow="ellipsis")
+        for i, status in enumerate(statuses):
+            if i:
+                line.append(" " if compact else "  ")
+            line.append_text(badge_text(status, compact=compact))
+        self.query_one("#shell-badges", Static).update(line)
+
+
+class Panel(Vertical):
+    """A bordered panel whose subtitle shows the age of its data when it is stale."""
+
+    DEFAULT_CSS = """
+    Panel { border: round $primary-darken-2; height: auto; padding: 0 1; }
+    Panel.-stale { border: round $warning; }
+    Panel.-failing { border: round $error; }
+    """
+
+    def __init__(self, *children: Widget, title: str, id: str | None = None) -> None:
+        super().__init__(*children, id=id)
+        self.border_title = title
+
+    def show_freshness(self, freshness: Freshness) -> None:
+        """Show data age and error when stale; nothing when fresh."""
+        self.set_class(freshness.stale and freshness.error is None, "-stale")
+        self.set_class(freshness.error is not None, "-failing")
+        self.border_subtitle = freshness.describe()
+
+
+class Tile(Static):
+    """A headline figure: a big value over a small label."""
+
+    DEFAULT_CSS = """
+    Tile { width: 1fr; height: 3; content-align: center middle; text-align: center; }
+    Tile.-alert { color: $error; text-style: bold; }
+    """
+
+    def __init__(self, label: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.show("…")
+
+    def show(self, value: str, *, alert: bool = False, note: str = "") -> None:
+        text = Text(justify="center")
+        text.append(value + "\n", style="bold")
+        text.append(self.label, style="dim")
+        if note:
+            text.append(f"\n{note}", style="dim italic")
+        self.set_class(alert, "-alert")
+        self.update(text)

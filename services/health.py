@@ -1,0 +1,140 @@
+"""Backend reachability: the Ping every service's ping() returns, the shared HTTP probe,
+and the AGIS bot's health endpoints (/health, /ready, /version)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from services.errors import BackendFailed, NotConfigured, Unreachable
+from services.polling import Freshness
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A backend answered: who, which version, how fast, and where (never with secrets)."""
+
+    backend: str
+    version: str
+    rtt_ms: float
+    where: str = ""
+
+
+async def http_probe(
+    backend: str,
+    label: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    timeout: float = 5.0,
+    ok_statuses: range = range(200, 300),
+) -> tuple[int, Any, float]:
+    """(status, parsed JSON body or None, round-trip ms) of one request.
+
+    Raises Unreachable when nothing answers and BackendFailed for a status outside
+    `ok_statuses`, each naming `label` (never the headers, which carry keys).
+    """
+    import httpx
+
+    started = time.perf_counter()
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.request(method, url, headers=headers)
+    except httpx.ConnectError as exc:
+        raise Unreachable(f"{label} refused the connection or could not be resolved ({exc})") from exc
+    except httpx.TimeoutException as exc:
+        raise Unreachable(f"{label} did not answer within {timeout:g} s") from exc
+    except httpx.HTTPError as exc:
+        raise Unreachable(f"{label}: {type(exc).__name__}: {exc}") from exc
+    rtt = (time.perf_counter() - started) * 1000
+    if response.status_code in (401, 403):
+        raise BackendFailed(f"{label} rejected the credentials (HTTP {response.status_code})")
+    if response.status_code not in ok_statuses:
+        raise BackendFailed(f"{label} answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body, rtt
+
+
+class BotHealthService:
+    """The AGIS bot's HTTP endpoints: /health, /ready, /version."""
+
+    backend = "bot"
+
+    def __init__(self, base_url: str | None, timeout: float = 5.0):
+        self.base_url = base_url
+        self.timeout = timeout
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url)
+
+    async def ping(self) -> Ping:
+        """The bot's /version and round-trip; raises ServiceError."""
+        if not self.base_url:
+            raise NotConfigured("bot health URL is not configured (OPSCONSOLE_BOT_URL)")
+        _, body, rtt = await http_probe(
+            self.backend, f"AGIS bot at {self.base_url}", f"{self.base_url}/version",
+            timeout=self.timeout,
+        )  # fmt: skip
+        version = "unknown version"
+        if isinstance(body, dict):
+            version = str(body.get("version") or body.get("Version") or version)
+        return Ping(self.backend, version, rtt, self.base_url)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One backend as the doctor and the header badges see it."""
+
+    name: str  # "postgres"
+    short: str  # "pg": the badge label
+    configured: bool
+    hint: str  # how to configure it, for "not configured"
+    ping: Callable[[], Awaitable[Ping]]
+
+
+BackendState = Literal["ok", "stale", "down", "not configured"]
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What a badge shows for one backend."""
+
+    name: str
+    short: str
+    state: BackendState
+    age: float | None = None  # seconds since the last good answer
+    detail: str = ""  # version when ok, the reason when failing, the hint when not configured
+    rtt_ms: float | None = None
+    where: str = ""
+
+
+def backend_status(
+    probe: Probe, freshness: Freshness | None, last_ping: Ping | None, interval: float
+) -> BackendStatus:
+    """A badge's state from the probe's poll history.
+
+    ok: answered recently. stale: the last check failed once, or the last answer is
+    older than two intervals (a check is slow). down: never answered, or failed twice
+    in a row.
+    """
+    if not probe.configured:
+        return BackendStatus(probe.name, probe.short, "not configured", detail=probe.hint)
+    if freshness is None or (freshness.age is None and freshness.error is None):
+        return BackendStatus(probe.name, probe.short, "stale", detail="checking...")
+    where = last_ping.where if last_ping else ""
+    if freshness.error is not None:
+        if freshness.age is None or freshness.failures >= 2:
+            return BackendStatus(probe.name, probe.short, "down", freshness.age, freshness.error, None, where)
+        return BackendStatus(probe.name, probe.short, "stale", freshness.age, freshness.error, None, where)
+    version = last_ping.version if last_ping else ""
+    rtt = last_ping.rtt_ms if last_ping else None
+    if freshness.age is not None and freshness.age > 2 * interval + 1:
+        return BackendStatus(probe.name, probe.short, "stale", freshness.age, version, rtt, where)
+    return BackendStatus(probe.name, probe.short, "ok", freshness.age, version, rtt, where)
