@@ -13,9 +13,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[dev]'
 	if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
-		$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,embedded]'; fi
+		$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e '.[dev,embedded]'; fi
 	touch $(STAMP)
 
 # Debian packages the tests need, installed with apt-get where they are missing.

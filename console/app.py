@@ -69,6 +69,15 @@ class OpsConsole(App):
     async def on_mount(self) -> None:
         self.theme = "textual-dark"
         await self.services.open()
+        # Health checks and the listener wait until the first data is on screen (or a
+        # second has passed): on a cold start they would compete with it for Postgres.
+        self._background_started = False
+        self.set_timer(1.0, self._start_background)
+
+    def _start_background(self) -> None:
+        if self._background_started:
+            return
+        self._background_started = True
         for probe in self._probes:
             if probe.configured:
                 self._start_health_poller(probe)
@@ -104,6 +113,7 @@ class OpsConsole(App):
         self.poll_hub.trigger_all()
 
     def on_data_shown(self, _message: DataShown) -> None:
+        self.call_after_refresh(self._start_background)
         # The start-up benchmark's probe: the time of the first frame that shows data.
         if self._startup_probe:
             path, self._startup_probe = self._startup_probe, None

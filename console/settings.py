@@ -203,8 +203,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Init kwargs carry the TOML file; env wins over nothing it does not name.
-        return (env_settings, init_settings)
+        # Init kwargs carry the TOML file (whose keys no env var can name) and, for the
+        # demo and tests, explicit values that must win over the shell's environment.
+        return (init_settings, env_settings)
+
+    @classmethod
+    def isolated(cls, **values: Any) -> Settings:
+        """Settings from `values` alone: every environment variable is ignored (the demo
+        must never reach a real backend because the shell has DATABASE_URL set)."""
+        defaults = {
+            f.validation_alias: f.default
+            for f in cls.model_fields.values()
+            if isinstance(f.validation_alias, str)
+        }
+        return cls(**{**defaults, **values})
 
     # ---- derived values -------------------------------------------------------------
 

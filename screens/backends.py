@@ -15,20 +15,17 @@ from services.polling import format_age
 
 
 def backend_row(status: BackendStatus) -> tuple[Text, Text, str, str, str, Text]:
-    """(backend, state, version, rtt, age, detail) for one backend."""
+    """(backend, state, version, rtt, checked, problem) for one backend."""
     glyph, style = BADGE_STYLE[status.state]
     rtt = f"{status.rtt_ms:.0f} ms" if status.rtt_ms is not None else ""
     age = format_age(status.age) if status.age is not None else ""
-    ok = status.state == "ok"
-    version = status.detail if ok or (status.state == "stale" and not status.detail.endswith(")")) else ""
-    problem = "" if ok else status.detail
     return (
         Text(status.name, style="bold"),
         Text(f"{glyph} {status.state}", style=style),
-        version if status.state in ("ok", "stale") else "",
+        status.version,
         rtt,
         age,
-        Text(problem, style="dim" if status.state == "not configured" else style),
+        Text(status.error, style="dim" if status.state == "not configured" else style),
     )
 
 
@@ -37,7 +34,8 @@ class BackendsScreen(AreaScreen):
 
     DEFAULT_CSS = """
     BackendsScreen #backends-panel { height: 1fr; }
-    BackendsScreen DataTable { height: 1fr; }
+    BackendsScreen DataTable { height: auto; max-height: 1fr; }
+    BackendsScreen #backend-detail { margin-top: 1; color: $text-muted; }
     """
     BINDINGS = [Binding("r", "refresh_now", "Check now", tooltip="Check every backend now")]
 
@@ -76,8 +74,9 @@ class BackendsScreen(AreaScreen):
             return
         status = statuses[table.cursor_row]
         where = f" at {status.where}" if status.where else ""
+        said = status.error or status.version or status.state
         self.query_one("#backend-detail", Static).update(
-            Text(f"{status.name}{where}: {status.detail or status.state}", overflow="fold")
+            Text(f"{status.name}{where}: {said}", overflow="fold")
         )
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:

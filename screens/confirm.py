@@ -15,9 +15,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: auto; max-width: 70; height: auto; border: thick $warning; padding: 1 2;
+        width: 60; max-width: 90%; height: auto; border: thick $warning; padding: 1 2;
         background: $surface;
     }
+    ConfirmScreen Static { width: 100%; }
     ConfirmScreen #confirm-keys { color: $text-muted; margin-top: 1; }
     """
     BINDINGS = [

@@ -1,9 +1,9 @@
-"""The help screen: every key of the screen underneath, the app's keys, and the areas."""
+"""The help screen: every key of the screen underneath and of the app, and the areas."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -12,38 +12,41 @@ from textual.widgets import Static
 from screens.base import AreaScreen
 
 
-def describe_key(key: str) -> str:
-    """'ctrl+p' -> 'Ctrl+P', 'question_mark' -> '?'."""
-    names = {"question_mark": "?", "escape": "Esc", "space": "Space", "enter": "Enter"}
-    return "+".join(names.get(part, part.capitalize() if len(part) > 1 else part) for part in key.split("+"))
-
-
 def help_lines(screen: Screen) -> Text:
-    """Every binding active on `screen` (its own, its widgets', the app's), one per line."""
-    text = Text()
-    seen: set[tuple[str, str]] = set()
-    text.append("Keys on this screen\n", style="bold underline")
-    for key, active in sorted(screen.active_bindings.items(), key=lambda kv: kv[1].binding.action):
+    """Every binding active on `screen`, grouped: this screen's (and its widgets'), then
+    the app's; then the areas and the command palette."""
+    app = screen.app
+    here: list[tuple[str, str, bool]] = []
+    everywhere: list[tuple[str, str, bool]] = []
+    seen: set[str] = set()
+    for key, active in screen.active_bindings.items():
         binding = active.binding
-        description = binding.description or binding.tooltip or binding.action.replace("_", " ")
-        if (description, binding.action) in seen and not binding.show:
+        if key.startswith("super+"):  # the macOS twin of a ctrl key: listed once
             continue
-        seen.add((description, binding.action))
-        label = describe_key(binding.key_display or key)
-        style = "" if active.enabled else "dim"
-        text.append(f"  {label:<12}", style=f"bold {style}")
-        text.append(f"{description}", style=style)
+        description = binding.description or binding.tooltip or binding.action.replace("_", " ")
         if binding.tooltip and binding.tooltip != description:
-            text.append(f"  {binding.tooltip}", style="dim")
+            description = f"{description}: {binding.tooltip}"
+        label = app.get_key_display(binding) if binding.key_display else app.get_key_display(Binding(key, ""))
+        if f"{label}{description}" in seen:
+            continue
+        seen.add(f"{label}{description}")
+        (everywhere if isinstance(active.node, App) else here).append((label, description, active.enabled))
+    text = Text()
+    width = max((len(label) for label, _, _ in here + everywhere), default=8) + 2
+    for title, rows in (("This screen", here), ("Everywhere", everywhere)):
+        if not rows:
+            continue
+        text.append(f"{title}\n", style="bold underline")
+        for label, description, enabled in rows:
+            text.append(f"  {label:<{width}}", style="bold" if enabled else "dim")
+            text.append(f"{description}\n", style="" if enabled else "dim")
         text.append("\n")
-    areas = getattr(screen.app, "areas", ())
+    areas = getattr(app, "areas", ())
     if areas:
-        text.append("\nAreas\n", style="bold underline")
+        text.append("Areas\n", style="bold underline")
         for area in areas:
-            text.append(f"  {area.key:<12}", style="bold")
+            text.append(f"  {area.key:<{width}}", style="bold")
             text.append(f"{area.title}: {area.description}\n")
-    text.append("\n  Ctrl+P      ", style="bold")
-    text.append("command palette: every area and action by name\n")
     return text
 
 

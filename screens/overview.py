@@ -83,10 +83,10 @@ class OverviewScreen(AreaScreen):
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
         with Panel(title="Orders and nodes", id="tiles-panel"), Horizontal(id="tiles"):
-            yield Tile("stuck in paid > 10 min", id="tile-stuck")
+            yield Tile("stuck > 10 min", id="tile-stuck")
             yield Tile("in error", id="tile-errors")
-            yield Tile("orders in the last 24 h", id="tile-created")
-            yield Tile("nodes taking orders", id="tile-nodes")
+            yield Tile("orders, 24 h", id="tile-created")
+            yield Tile("nodes open", id="tile-nodes")
         with Horizontal(id="lower"):
             with Panel(title="Last 24 h by status", id="status-panel"):
                 yield Static("loading…", id="status-table")

@@ -81,7 +81,7 @@ class ShellHeader(Widget):
 
     def refresh_badges(self) -> None:
         statuses = self.shell.backend_statuses()
-        compact = self.size.width < 100
+        compact = self.app.size.width < 100
         line = Text(" ", no_wrap=True, overflow="ellipsis")
         for i, status in enumerate(statuses):
             if i:
@@ -114,7 +114,7 @@ class Tile(Static):
     """A headline figure: a big value over a small label."""
 
     DEFAULT_CSS = """
-    Tile { width: 1fr; height: 3; content-align: center middle; text-align: center; }
+    Tile { width: 1fr; height: auto; content-align: center middle; text-align: center; }
     Tile.-alert { color: $error; text-style: bold; }
     """
 

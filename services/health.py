@@ -104,13 +104,14 @@ BackendState = Literal["ok", "stale", "down", "not configured"]
 
 @dataclass(frozen=True)
 class BackendStatus:
-    """What a badge shows for one backend."""
+    """What a badge and the backends table show for one backend."""
 
     name: str
     short: str
     state: BackendState
     age: float | None = None  # seconds since the last good answer
-    detail: str = ""  # version when ok, the reason when failing, the hint when not configured
+    version: str = ""  # from the last good answer
+    error: str = ""  # why the last check failed; the hint when not configured
     rtt_ms: float | None = None
     where: str = ""
 
@@ -125,16 +126,17 @@ def backend_status(
     in a row.
     """
     if not probe.configured:
-        return BackendStatus(probe.name, probe.short, "not configured", detail=probe.hint)
+        return BackendStatus(probe.name, probe.short, "not configured", error=probe.hint)
     if freshness is None or (freshness.age is None and freshness.error is None):
-        return BackendStatus(probe.name, probe.short, "stale", detail="checking...")
-    where = last_ping.where if last_ping else ""
-    if freshness.error is not None:
-        if freshness.age is None or freshness.failures >= 2:
-            return BackendStatus(probe.name, probe.short, "down", freshness.age, freshness.error, None, where)
-        return BackendStatus(probe.name, probe.short, "stale", freshness.age, freshness.error, None, where)
+        return BackendStatus(probe.name, probe.short, "stale", error="checking…")
     version = last_ping.version if last_ping else ""
     rtt = last_ping.rtt_ms if last_ping else None
-    if freshness.age is not None and freshness.age > 2 * interval + 1:
-        return BackendStatus(probe.name, probe.short, "stale", freshness.age, version, rtt, where)
-    return BackendStatus(probe.name, probe.short, "ok", freshness.age, version, rtt, where)
+    where = last_ping.where if last_ping else ""
+    if freshness.error is not None:
+        down = freshness.age is None or freshness.failures >= 2
+        state: BackendState = "down" if down else "stale"
+        return BackendStatus(
+            probe.name, probe.short, state, freshness.age, version, freshness.error, None, where
+        )
+    state = "stale" if freshness.age is not None and freshness.age > 2 * interval + 1 else "ok"
+    return BackendStatus(probe.name, probe.short, state, freshness.age, version, "", rtt, where)

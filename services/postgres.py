@@ -186,7 +186,9 @@ class PostgresService:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise self._fail(exc) from exc
 
-    async def run(self, query: str, *, read: bool = True, **params: Any) -> Any:
+    async def run(
+        self, query: str, *, read: bool = True, conn: asyncpg.Connection | None = None, **params: Any
+    ) -> Any:
         """Run the named query `query` (from sql/queries) with its :named parameters.
 
         Returns what its aiosql operation returns: a list of rows for a plain select, one

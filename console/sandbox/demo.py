@@ -1,0 +1,114 @@
+"""`opsconsole demo`: the embedded PostgreSQL (reused between runs, stopped on exit),
+migrated with the reference schema and seeded with a realistic business, then the console."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+DEMO_DB = "opsconsole_demo"
+
+
+def say(line: str) -> None:
+    print(f"opsconsole demo: {line}", file=sys.stderr, flush=True)
+
+
+def demo_home() -> Path:
+    """Where the demo keeps its cluster: the user's data dir, or, as root (whose home the
+    postgres OS user cannot enter), /var/lib/opsconsole."""
+    from platformdirs import user_data_dir
+
+    if os.geteuid() == 0:
+        return Path("/var/lib/opsconsole")
+    return Path(user_data_dir("opsconsole"))
+
+
+def _password(home: Path) -> str:
+    """The demo cluster's password, made once and kept beside it (mode 0600)."""
+    path = home / "demo-password"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    home.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password)
+    return password
+
+
+async def prepare_database(admin_dsn: str, dsn: str, *, reset: bool) -> str:
+    """Create, migrate and seed the demo database as needed; returns what was done."""
+    import asyncpg
+
+    from console.sandbox.seed import seed_business
+    from services.migrations import migrate
+
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEMO_DB)
+        if exists and reset:
+            await admin.execute(f'DROP DATABASE "{DEMO_DB}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{DEMO_DB}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(dsn)
+    try:
+        report = await migrate(conn, with_reference=True)
+        orders = await conn.fetchval("SELECT count(*) FROM orders")
+        if orders == 0:
+            started = time.perf_counter()
+            summary = await seed_business(conn)
+            took = time.perf_counter() - started
+            return f"seeded {summary.orders:,} orders and {summary.users:,} users ({took:.1f} s)"
+        applied = f"{len(report.applied)} migrations applied, " if report.applied else ""
+        return f"{applied}reusing {orders:,} orders (--reset reseeds)"
+    finally:
+        await conn.close()
+
+
+def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
+    """Start the sandbox, run the console on it, stop the sandbox. Returns the exit code."""
+    from console.sandbox.pgcluster import ClusterError, EmbeddedPostgres, PostgresBinariesNotFound
+
+    home = demo_home()
+    home.mkdir(parents=True, exist_ok=True)
+    cluster = EmbeddedPostgres(home / "demo-pg", password=_password(home))
+    started = time.perf_counter()
+    try:
+        created = cluster.init()
+        cluster.start()
+    except (PostgresBinariesNotFound, ClusterError) as exc:
+        say(str(exc))
+        return 1
+    say(
+        f"{'created' if created else 'started'} PostgreSQL in {cluster.data_dir} "
+        f"on 127.0.0.1:{cluster.port} ({time.perf_counter() - started:.1f} s)"
+    )
+    # A SIGTERM (a closed SSH session) must still stop the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        dsn = cluster.dsn(DEMO_DB)
+        say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
+        from console.cli import run_tui
+        from console.settings import Settings
+
+        settings = Settings.isolated(
+            DATABASE_URL=dsn,
+            environment={"name": "demo", "colour": "green"},
+            operators={getpass.getuser(): {"role": "admin"}},
+        )
+        run_tui(settings, read_only=read_only, dry_run=False)
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.stop()
+            say("stopped PostgreSQL")

@@ -1,0 +1,105 @@
+"""Shared fixtures: one throwaway PostgreSQL cluster per test session, two migrated
+template databases (empty, seeded), and a fresh clone of one for each test that asks."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from console.sandbox.pgcluster import EmbeddedPostgres, make_private_tmpdir
+from console.sandbox.seed import seed_business
+from services.migrations import migrate
+
+EMPTY_TEMPLATE = "tpl_empty"
+SEEDED_TEMPLATE = "tpl_seeded"
+
+
+@dataclass(frozen=True)
+class SeededInfo:
+    now: datetime
+
+
+async def _build_templates(cluster: EmbeddedPostgres) -> SeededInfo:
+    admin = await asyncpg.connect(cluster.dsn("postgres"))
+    try:
+        for name in (EMPTY_TEMPLATE, SEEDED_TEMPLATE):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    now = datetime.now(UTC)
+    for name in (EMPTY_TEMPLATE, SEEDED_TEMPLATE):
+        conn = await asyncpg.connect(cluster.dsn(name))
+        try:
+            await migrate(conn, with_reference=True)
+            if name == SEEDED_TEMPLATE:
+                await seed_business(conn, now=now)
+        finally:
+            await conn.close()
+    return SeededInfo(now=now)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL from the machine's binaries, on 127.0.0.1, for the whole session."""
+    root = make_private_tmpdir("opsconsole-tests-")
+    cluster = EmbeddedPostgres(root / "data")
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.seeded_info = asyncio.run(_build_templates(cluster))  # type: ignore[attr-defined]
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _clone(cluster: EmbeddedPostgres, template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(cluster.dsn("postgres"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield cluster.dsn(name)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_db(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
+    """DSN of a fresh database with the reference and ops schemas and no rows."""
+    yield from _clone(pg_cluster, EMPTY_TEMPLATE)
+
+
+@pytest.fixture
+def seeded_db(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
+    """DSN of a fresh database holding the demo business (seeded at session start)."""
+    yield from _clone(pg_cluster, SEEDED_TEMPLATE)
+
+
+@pytest.fixture
+def blank_db(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
+    """DSN of a fresh database with nothing in it at all (for migration tests)."""
+    yield from _clone(pg_cluster, "template0")
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `predicate()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.05)

@@ -1,0 +1,155 @@
+"""The shell as an operator meets it: data on the first screen, area switching, help,
+the command palette, the quit guard, and a Postgres that goes away and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import asyncpg
+import pytest
+from textual.command import CommandList
+from textual.widgets import DataTable
+
+from console.sandbox.pgcluster import EmbeddedPostgres, make_private_tmpdir
+from screens.backends import BackendsScreen
+from screens.confirm import ConfirmScreen
+from screens.help import HelpScreen
+from screens.overview import OverviewScreen
+from screens.widgets import Panel, Tile
+from services.migrations import migrate
+from tests.conftest import wait_until
+from tests.helpers import make_app
+
+
+def tile_text(app, tile_id: str) -> str:
+    return str(app.screen.query_one(f"#{tile_id}", Tile).render())
+
+
+def header_text(app) -> str:
+    return str(app.screen.query_one("#shell-badges").render())
+
+
+async def test_overview_shows_the_seeded_business(seeded_db):
+    conn = await asyncpg.connect(seeded_db)
+    stuck = await conn.fetchval(
+        "SELECT count(*) FROM orders WHERE status = 'paid' AND created_at < now() - interval '10 minutes'"
+        " AND (pterodactyl_server_id IS NULL OR pterodactyl_server_id = '')"
+    )
+    errors = await conn.fetchval("SELECT count(*) FROM orders WHERE status = 'error'")
+    await conn.close()
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        await wait_until(pilot, lambda: screen.overview is not None)
+        assert tile_text(app, "tile-stuck").startswith(str(stuck))
+        assert tile_text(app, "tile-errors").startswith(str(errors))
+        assert stuck > 0 and errors > 0
+        assert app.screen.query_one("#tile-stuck", Tile).has_class("-alert")
+        # The header names the environment and the operator, and Postgres' badge is ok.
+        identity = str(app.screen.query_one("#shell-identity").render())
+        assert "STAGING" in identity and "alice" in identity and "oncall" in identity
+        await wait_until(pilot, lambda: "pg ●" in header_text(app))
+        assert "k8s ·" in header_text(app)  # not configured
+
+
+async def test_number_keys_switch_areas_and_hidden_screens_pause(empty_db):
+    app = make_app(empty_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        overview = app.screen
+        await wait_until(pilot, lambda: overview.overview is not None)
+        await pilot.press("2")
+        assert isinstance(app.screen, BackendsScreen)
+        assert all(p.paused for p in overview._pollers)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 9
+        await wait_until(pilot, lambda: "ok" in str(table.get_row("postgres")[1]))
+        await pilot.press("1")
+        assert app.screen is overview
+        assert not any(p.paused for p in overview._pollers)
+
+
+async def test_help_lists_every_key_and_closes_with_escape(empty_db):
+    app = make_app(empty_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen._lines)
+        for expected in ("Refresh", "Quit", "Overview", "Backends", "palette", "?"):
+            assert expected in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_command_palette_goes_to_an_area(empty_db):
+    app = make_app(empty_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"go to backends")
+        await wait_until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
+        first = app.screen.query_one(CommandList).get_option_at_index(0)
+        assert "Go to Backends" in str(first.prompt)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, BackendsScreen))
+
+
+async def test_quit_asks_first(empty_db):
+    app = make_app(empty_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, OverviewScreen)
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of its own, so stopping it does not disturb the other tests."""
+    root = make_private_tmpdir("opsconsole-outage-")
+    cluster = EmbeddedPostgres(root / "data")
+    cluster.init()
+    cluster.start()
+
+    async def prepare() -> None:
+        conn = await asyncpg.connect(cluster.dsn("postgres"))
+        try:
+            await migrate(conn, with_reference=True)
+        finally:
+            await conn.close()
+
+    asyncio.run(prepare())
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_postgres_going_away_degrades_the_panel_not_the_app(own_cluster):
+    app = make_app(own_cluster.dsn("postgres"), refresh=0.3, health=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.overview is not None)
+        await wait_until(pilot, lambda: "pg ●" in header_text(app))
+
+        await asyncio.to_thread(own_cluster.stop)
+        await wait_until(pilot, lambda: "pg ✕" in header_text(app), timeout=15)
+        panel = screen.query_one("#tiles-panel", Panel)
+        await wait_until(pilot, lambda: panel.has_class("-failing"), timeout=15)
+        assert "refused" in str(panel.border_subtitle) or "lost" in str(panel.border_subtitle)
+        # The app still answers keys while Postgres is down.
+        await pilot.press("2")
+        assert isinstance(app.screen, BackendsScreen)
+        await pilot.press("1")
+
+        await asyncio.to_thread(own_cluster.start)
+        await wait_until(pilot, lambda: "pg ●" in header_text(app), timeout=30)
+        await wait_until(pilot, lambda: not panel.has_class("-failing"), timeout=30)
+        assert not panel.border_subtitle
