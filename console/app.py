@@ -12,11 +12,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from screens.backends import BackendsScreen
 from screens.base import Area, DataShown, PollHub, ShellContext
 from screens.confirm import ConfirmScreen
 from screens.help import HelpScreen
-from screens.overview import OverviewScreen
 from screens.palette import AreaCommands
 from services.bundle import Services
 from services.health import BackendStatus, Ping, Probe, backend_status
@@ -25,10 +23,14 @@ from services.postgres import OpsEvent
 
 AREAS: tuple[Area, ...] = (
     Area(
-        "overview", "Overview", "1", OverviewScreen, "stuck and error orders, today's orders, recent actions"
+        "overview", "Overview", "1", "screens.overview:OverviewScreen",
+        "stuck and error orders, today's orders, recent actions",
     ),
-    Area("backends", "Backends", "2", BackendsScreen, "every backend's state, version and last error"),
-)
+    Area(
+        "backends", "Backends", "2", "screens.backends:BackendsScreen",
+        "every backend's state, version and last error",
+    ),
+)  # fmt: skip
 
 
 class OpsConsole(App):
@@ -36,7 +38,7 @@ class OpsConsole(App):
 
     TITLE = "opsconsole"
     CSS = "Screen { layers: base overlay; }"
-    MODES: ClassVar = {area.name: area.screen for area in AREAS}
+    MODES: ClassVar = {area.name: area.make_screen for area in AREAS}
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {AreaCommands}
     BINDINGS = [

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -37,13 +38,19 @@ class ShellContext:
 
 @dataclass(frozen=True)
 class Area:
-    """One area of the console: its mode name, title, switch key and screen class."""
+    """One area of the console: its mode name, title, switch key, and where its screen
+    class lives ("screens.orders:OrdersScreen"), imported when the area is first opened
+    so that start-up pays only for the first screen."""
 
     name: str
     title: str
     key: str
-    screen: type[Screen]
+    screen: str
     description: str
+
+    def make_screen(self) -> Screen:
+        module, _, cls = self.screen.partition(":")
+        return getattr(importlib.import_module(module), cls)()
 
 
 class DataShown(Message):

@@ -153,3 +153,20 @@ async def test_postgres_going_away_degrades_the_panel_not_the_app(own_cluster):
         await wait_until(pilot, lambda: "pg ●" in header_text(app), timeout=30)
         await wait_until(pilot, lambda: not panel.has_class("-failing"), timeout=30)
         assert not panel.border_subtitle
+
+
+async def test_an_ops_event_refreshes_the_open_console_at_once(empty_db):
+    app = make_app(empty_db, refresh=3600)  # no poll would come for an hour
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.overview is not None)
+        await wait_until(pilot, lambda: app.listener_connected)
+        assert screen.overview.recent_actions == ()
+        conn = await asyncpg.connect(empty_db)
+        await conn.execute(
+            "INSERT INTO ops.audit_log (operator, role, action, target, phase, outcome)"
+            " VALUES ('bob', 'support', 'retry_provisioning', 'order-42', 'outcome', 'ok')"
+        )
+        await conn.close()
+        await wait_until(pilot, lambda: len(screen.overview.recent_actions) == 1, timeout=5)
+        assert "retry_provisioning order-42" in str(screen.query_one("#actions-table").render())
