@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from services.health import BotHealthService, Probe
 from services.kube import KubeService
 from services.metrics import MetricsService
+from services.orders import OrdersService
 from services.overview import OverviewService
 from services.panel import PanelService
 from services.payments import PaymentsService
@@ -29,6 +30,7 @@ class Services:
     provisioner: ProvisionerService
     bot: BotHealthService
     overview: OverviewService
+    orders: OrdersService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

@@ -1,0 +1,181 @@
+"""OrdersService: the orders area's reads (stuck, errors, recent pages, search, detail,
+header figures) from sql/queries/orders.sql, as frozen dataclasses."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from services.postgres import PostgresService
+
+PAGE_SIZE = 200
+VIEWS = ("stuck", "errors", "recent", "search")
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    stuck: int
+    errors: int
+    provisioned_1h: int
+    considered_1h: int
+    success_rate: float | None  # None: no orders in the last hour
+    avg_provision_minutes: float | None  # None: nothing provisioned in 24 h
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    user_id: str
+    plan_id: str
+    server_name: str
+    status: str
+    pterodactyl_server_id: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    email: str
+    minutes_waiting: float | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "plan_id": self.plan_id,
+            "server_name": self.server_name,
+            "status": self.status,
+            "pterodactyl_server_id": self.pterodactyl_server_id,
+            "error_message": self.error_message,
+            "email": self.email,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            **({"minutes_waiting": round(self.minutes_waiting, 1)} if self.minutes_waiting else {}),
+        }
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    view: str
+    orders: tuple[Order, ...]
+    more: bool  # another page follows (recent view)
+
+    @property
+    def cursor(self) -> tuple[datetime, str] | None:
+        if not self.orders:
+            return None
+        last = self.orders[-1]
+        return (last.created_at, last.id)
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    id: str
+    user_id: str
+    plan_id: str
+    server_name: str
+    status: str
+    node_id: int | None
+    pterodactyl_server_id: str | None
+    pterodactyl_server_identifier: str | None
+    stripe_subscription_id: str | None
+    stripe_payment_intent_id: str | None
+    amount_cents: int | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    plan_name: str
+    game: str
+    ram_gb: int
+    egg_id: int
+    price_monthly: Decimal
+    node_name: str | None
+    node_enabled: bool | None
+    email: str
+    display_name: str | None
+    pterodactyl_user_id: int | None
+    panel_username: str | None
+
+    @property
+    def has_panel_account(self) -> bool:
+        return self.pterodactyl_user_id is not None
+
+
+def _order(row) -> Order:
+    values = dict(row)
+    values["id"] = str(values["id"])
+    values["user_id"] = str(values["user_id"])
+    return Order(**values)
+
+
+def parse_uuid(text: str) -> str | None:
+    """The canonical uuid in `text`, or None when it is not one."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+class OrdersService:
+    def __init__(self, postgres: PostgresService):
+        self.postgres = postgres
+
+    async def figures(self) -> OrderFigures:
+        """The header figures; raises ServiceError."""
+        row = await self.postgres.run("orders_figures")
+        values = dict(row)
+        for key in ("success_rate", "avg_provision_minutes"):
+            if values[key] is not None:
+                values[key] = float(values[key])
+        return OrderFigures(**values)
+
+    async def page(
+        self,
+        view: str,
+        *,
+        query: str = "",
+        after: tuple[datetime, str] | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> OrderPage:
+        """One page of `view` (stuck, errors, recent, search). `after` is the keyset cursor
+        of the previous page (recent only). Raises ValueError for an unknown view."""
+        if view == "stuck":
+            rows = await self.postgres.run("stuck_orders", limit=limit + 1)
+        elif view == "errors":
+            rows = await self.postgres.run("error_orders", limit=limit + 1)
+        elif view == "recent":
+            created, last_id = after if after else (None, None)
+            rows = await self.postgres.run(
+                "recent_orders", before_created=created, before_id=last_id, limit=limit + 1
+            )
+        elif view == "search":
+            rows = await self._search(query, limit + 1)
+        else:
+            raise ValueError(f"unknown orders view {view!r}; one of {', '.join(VIEWS)}")
+        orders = tuple(_order(r) for r in rows[:limit])
+        return OrderPage(view=view, orders=orders, more=len(rows) > limit)
+
+    async def _search(self, query: str, limit: int) -> list:
+        text = query.strip()
+        if not text:
+            return []
+        key = parse_uuid(text)
+        if key is not None:
+            return await self.postgres.run("search_orders_by_uuid", key=key, limit=limit)
+        # LIKE wildcards in what the operator typed are literal text, not patterns.
+        prefix = text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        return await self.postgres.run("search_orders_by_text", prefix=prefix, limit=limit)
+
+    async def detail(self, order_id: str) -> OrderDetail | None:
+        """Every field of one order, or None when there is no such order."""
+        key = parse_uuid(order_id)
+        if key is None:
+            return None
+        row = await self.postgres.run("order_detail", id=key)
+        if row is None:
+            return None
+        values = dict(row)
+        values["id"] = str(values["id"])
+        values["user_id"] = str(values["user_id"])
+        return OrderDetail(**values)

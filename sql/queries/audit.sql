@@ -1,0 +1,60 @@
+-- name: audit_insert(operator, role, action, target, phase, outcome, intent_id, duration_ms, detail, error)^
+-- Append one audit row (the trigger chains its hash); returns its id and time.
+INSERT INTO ops.audit_log (operator, role, action, target, phase, outcome, intent_id, duration_ms, detail, error)
+VALUES (:operator, :role, :action, :target, :phase, :outcome, :intent_id, :duration_ms,
+        :detail::jsonb, :error)
+RETURNING id, at;
+
+-- name: audit_page(operator, action, target, outcome, before_id, limit)
+-- One page of the audit log, newest first, filtered by whichever of operator, action,
+-- target and outcome are given (NULL: any), before the keyset cursor id.
+SELECT id, at, operator, role, action, target, phase, outcome, intent_id, duration_ms,
+       detail::text AS detail, error
+FROM ops.audit_log
+WHERE (:operator::text IS NULL OR operator = :operator)
+  AND (:action::text IS NULL OR action = :action)
+  AND (:target::text IS NULL OR target = :target)
+  AND (:outcome::text IS NULL OR outcome = :outcome)
+  AND (:before_id::bigint IS NULL OR id < :before_id)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: audit_chain(after_id, first_prev, limit)
+-- Rows in id order with the hash the chain says they should have: `expected` is
+-- recomputed from the stored previous hash, `prev_ok` compares that with the row before.
+SELECT a.id, a.hash, a.prev_hash,
+       ops.audit_row_hash(a.prev_hash, a) AS expected,
+       coalesce(lag(a.hash) OVER (ORDER BY a.id), :first_prev::text) AS previous_hash
+FROM ops.audit_log a
+WHERE a.id > :after_id
+ORDER BY a.id
+LIMIT :limit;
+
+-- name: claim_take(action, target, operator, console_id, seconds)^
+-- Claim (action, target) for this console unless another live claim holds it; an
+-- expired claim is taken over. Returns the row when the claim is ours.
+INSERT INTO ops.claims AS c (action, target, operator, console_id, started_at, expires_at)
+VALUES (:action, :target, :operator, :console_id, now(), now() + make_interval(secs => :seconds))
+ON CONFLICT (action, target) DO UPDATE
+    SET operator = excluded.operator, console_id = excluded.console_id,
+        started_at = excluded.started_at, expires_at = excluded.expires_at
+    WHERE c.expires_at < now()
+RETURNING action, target, operator, console_id, started_at;
+
+-- name: claim_holder(action, target)^
+-- Who holds the live claim on (action, target), and for how long.
+SELECT operator, console_id, started_at, extract(epoch FROM (now() - started_at)) AS seconds
+FROM ops.claims
+WHERE action = :action AND target = :target AND expires_at >= now();
+
+-- name: claim_release(action, target, console_id)!
+-- Release this console's claim.
+DELETE FROM ops.claims WHERE action = :action AND target = :target AND console_id = :console_id;
+
+-- name: live_claims()
+-- Every action running right now in any console, oldest first.
+SELECT action, target, operator, console_id, started_at,
+       extract(epoch FROM (now() - started_at)) AS seconds
+FROM ops.claims
+WHERE expires_at >= now()
+ORDER BY started_at;
