@@ -7,6 +7,7 @@ from services.bundle import Services
 from services.health import BotHealthService
 from services.kube import KubeService
 from services.metrics import MetricsService
+from services.orders import OrdersService
 from services.overview import OverviewService
 from services.panel import PanelService
 from services.payments import PaymentsService
@@ -40,4 +41,5 @@ def build_services(settings: Settings) -> Services:
         provisioner=ProvisionerService(settings.provisioner_url, _plain(settings.provisioner_key)),
         bot=BotHealthService(settings.bot_url),
         overview=OverviewService(postgres),
+        orders=OrdersService(postgres),
     )

@@ -29,3 +29,14 @@ def make_app(
         refresh=lambda _area: refresh,
     )
     return OpsConsole(services, context, health_interval=health)
+
+
+def text_of(widget) -> str:
+    """What a Static shows, as plain text (rich tables included)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()

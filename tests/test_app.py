@@ -19,7 +19,7 @@ from screens.overview import OverviewScreen
 from screens.widgets import Panel, Tile
 from services.migrations import migrate
 from tests.conftest import wait_until
-from tests.helpers import make_app
+from tests.helpers import make_app, text_of
 
 
 def tile_text(app, tile_id: str) -> str:
@@ -169,4 +169,4 @@ async def test_an_ops_event_refreshes_the_open_console_at_once(empty_db):
         )
         await conn.close()
         await wait_until(pilot, lambda: len(screen.overview.recent_actions) == 1, timeout=5)
-        assert "retry_provisioning order-42" in str(screen.query_one("#actions-table").render())
+        assert "retry_provisioning order-42" in text_of(screen.query_one("#actions-table"))
