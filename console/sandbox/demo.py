@@ -93,8 +93,9 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         f"{'created' if created else 'started'} PostgreSQL in {cluster.data_dir} "
         f"on 127.0.0.1:{cluster.port} ({time.perf_counter() - started:.1f} s)"
     )
-    # A SIGTERM (a closed SSH session) must still stop the server.
+    # A closed SSH session (SIGHUP) or a kill (SIGTERM) must still stop the server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
         dsn = cluster.dsn(DEMO_DB)
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))

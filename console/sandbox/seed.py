@@ -37,6 +37,7 @@ GAMES = (
     ("unturned", "Unturned", 90, False),
 )
 RAM_CHOICES = (2, 4, 6, 8, 12, 16)
+EGGS = {game[0]: egg for egg, game in enumerate(GAMES, start=1)}  # the panel egg per game
 
 # name, location, max RAM, reserved headroom, enabled, share of RAM used by live servers
 NODES = (
@@ -170,11 +171,22 @@ async def seed_business(
         sid, ident = server if server else (None, None)
         rows.append(
             (
-                gen.uuid(), user, plan.id, f"{rng.choice(WORDS)}-{plan.game}-{rng.randint(1, 999)}",
-                status, node, sid, ident, f"sub_{gen.hex(14)}", f"pi_{gen.hex(24)}",
-                int(plan.price * 100), error, created, updated,
+                gen.uuid(),
+                user,
+                plan.id,
+                f"{rng.choice(WORDS)}-{plan.game}-{rng.randint(1, 999)}",
+                status,
+                node,
+                sid,
+                ident,
+                f"sub_{gen.hex(14)}",
+                f"pi_{gen.hex(24)}",
+                int(plan.price * 100),
+                error,
+                created,
+                updated,
             )
-        )  # fmt: skip
+        )
 
     # -- live servers, node by node, never above a node's capacity ------------------
     live_rows: list[int] = []
@@ -258,10 +270,19 @@ async def seed_business(
         created = gen.ago(timedelta(days=1), timedelta(days=90))
         status = rng.choices(("canceled", "expired", "refunded"), (6, 3, 1))[0]
         order(
-            rng.choice(all_user_ids), rng.choice(plans), status, created,
-            created + timedelta(days=rng.uniform(0.1, 30)) if status != "refunded" else created + timedelta(hours=rng.uniform(1, 48)),
-            rng.choice(enabled_nodes), gen.server() if status != "refunded" else None,
-        )  # fmt: skip
+            rng.choice(all_user_ids),
+            rng.choice(plans),
+            status,
+            created,
+            created
+            + (
+                timedelta(days=rng.uniform(0.1, 30))
+                if status != "refunded"
+                else timedelta(hours=rng.uniform(1, 48))
+            ),
+            rng.choice(enabled_nodes),
+            gen.server() if status != "refunded" else None,
+        )
     rows = [r if r[13] <= gen.now else (*r[:13], gen.now) for r in rows]
 
     # -- credits ---------------------------------------------------------------------
@@ -309,25 +330,66 @@ async def seed_business(
 
     async with conn.transaction():
         await conn.copy_records_to_table(
-            "pricing_config", records=[(g, d, c, e, gen.now) for g, d, c, e in GAMES],
+            "pricing_config",
+            records=[(g, d, c, e, gen.now) for g, d, c, e in GAMES],
             columns=("game_type", "display_name", "cost_per_hour", "enabled", "updated_at"),
-        )  # fmt: skip
+        )
         await conn.copy_records_to_table(
             "plans",
             records=[
-                (p.id, p.game, f"{p.ram_gb} GB", p.ram_gb, max(2, p.ram_gb // 4), p.ram_gb * 5, p.price, 1 + [g[0] for g in GAMES].index(p.game), gen.now - timedelta(days=400))
+                (
+                    p.id,
+                    p.game,
+                    f"{p.ram_gb} GB",
+                    p.ram_gb,
+                    max(2, p.ram_gb // 4),
+                    p.ram_gb * 5,
+                    p.price,
+                    EGGS[p.game],
+                    gen.now - timedelta(days=400),
+                )
                 for p in plans
             ],
-            columns=("id", "game", "name", "ram_gb", "cpu_cores", "disk_gb", "price_monthly", "egg_id", "created_at"),
-        )  # fmt: skip
+            columns=(
+                "id",
+                "game",
+                "name",
+                "ram_gb",
+                "cpu_cores",
+                "disk_gb",
+                "price_monthly",
+                "egg_id",
+                "created_at",
+            ),
+        )
         await conn.copy_records_to_table(
             "ptero_nodes",
             records=[
-                (i, n[0], f"{n[0]}.nodes.example.net", n[1], 100 + i, n[2], n[3], n[4], gen.now - timedelta(days=500 - 30 * i))
+                (
+                    i,
+                    n[0],
+                    f"{n[0]}.nodes.example.net",
+                    n[1],
+                    100 + i,
+                    n[2],
+                    n[3],
+                    n[4],
+                    gen.now - timedelta(days=500 - 30 * i),
+                )
                 for i, n in enumerate(NODES, start=1)
             ],
-            columns=("id", "name", "fqdn", "location", "pterodactyl_node_id", "max_ram_gb", "reserved_headroom_gb", "enabled", "created_at"),
-        )  # fmt: skip
+            columns=(
+                "id",
+                "name",
+                "fqdn",
+                "location",
+                "pterodactyl_node_id",
+                "max_ram_gb",
+                "reserved_headroom_gb",
+                "enabled",
+                "created_at",
+            ),
+        )
         await conn.execute(
             "SELECT setval(pg_get_serial_sequence('ptero_nodes', 'id'), (SELECT max(id) FROM ptero_nodes))"
         )
@@ -335,23 +397,50 @@ async def seed_business(
             "users", records=users, columns=("id", "email", "display_name", "created_at")
         )
         await conn.copy_records_to_table(
-            "external_accounts", records=accounts,
+            "external_accounts",
+            records=accounts,
             columns=("user_id", "pterodactyl_user_id", "panel_username", "created_at"),
-        )  # fmt: skip
+        )
         await conn.copy_records_to_table(
-            "orders", records=rows,
+            "orders",
+            records=rows,
             columns=(
-                "id", "user_id", "plan_id", "server_name", "status", "node_id", "pterodactyl_server_id",
-                "pterodactyl_server_identifier", "stripe_subscription_id", "stripe_payment_intent_id",
-                "amount_cents", "error_message", "created_at", "updated_at",
+                "id",
+                "user_id",
+                "plan_id",
+                "server_name",
+                "status",
+                "node_id",
+                "pterodactyl_server_id",
+                "pterodactyl_server_identifier",
+                "stripe_subscription_id",
+                "stripe_payment_intent_id",
+                "amount_cents",
+                "error_message",
+                "created_at",
+                "updated_at",
             ),
-        )  # fmt: skip
+        )
         await conn.copy_records_to_table(
-            "credit_transactions", records=credits,
-            columns=("user_id", "amount", "transaction_type", "description", "stripe_payment_intent_id", "created_at"),
-        )  # fmt: skip
+            "credit_transactions",
+            records=credits,
+            columns=(
+                "user_id",
+                "amount",
+                "transaction_type",
+                "description",
+                "stripe_payment_intent_id",
+                "created_at",
+            ),
+        )
     await conn.execute("ANALYZE users, plans, ptero_nodes, orders, external_accounts, credit_transactions")
     return SeedSummary(
-        users=len(users), orders=len(rows), nodes=len(NODES), plans=len(plans), games=len(GAMES),
-        external_accounts=len(accounts), credit_transactions=len(credits), now=gen.now,
-    )  # fmt: skip
+        users=len(users),
+        orders=len(rows),
+        nodes=len(NODES),
+        plans=len(plans),
+        games=len(GAMES),
+        external_accounts=len(accounts),
+        credit_transactions=len(credits),
+        now=gen.now,
+    )
