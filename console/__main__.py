@@ -1,3 +1,3 @@
-from console.cli import main
+from console.main import main
 
 main()

@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-from console.settings import ConfigError, Settings, load_settings
+from console.main import run_tui
+from console.resolved import Resolved
+from console.settings import ConfigError, load_settings
 
 cli = typer.Typer(
     name="opsconsole",
@@ -35,30 +37,12 @@ def fail(lines: list[str], code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit(config: Path | None) -> Settings:
+def settings_or_exit(config: Path | None) -> Resolved:
     """Settings, or exit 2 with one line per problem."""
     try:
-        return load_settings(config)
+        return load_settings(config).resolved()
     except ConfigError as exc:
         raise fail([f"config: {line}" for line in exc.problems], 2) from None
-
-
-def run_tui(settings: Settings, *, read_only: bool, dry_run: bool) -> None:
-    from console.app import OpsConsole
-    from console.wiring import build_services
-    from screens.base import ShellContext
-
-    operator, role = settings.resolve_operator()
-    context = ShellContext(
-        environment=settings.environment_name,
-        colour=settings.environment_colour,
-        operator=operator,
-        role=role,
-        read_only=read_only or settings.read_only,
-        dry_run=dry_run,
-        refresh=settings.refresh.for_area,
-    )
-    OpsConsole(build_services(settings), context, health_interval=settings.refresh.health).run()
 
 
 @cli.callback(invoke_without_command=True)

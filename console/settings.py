@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from console.resolved import Resolved, Secret
+
 Role = Literal["viewer", "support", "oncall", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "support", "oncall", "admin")
 
@@ -252,6 +254,29 @@ class Settings(BaseSettings):
         netloc = f"{userinfo}@{self.db_read_host}{port}" if userinfo else self.db_read_host + port
         del hostport
         return parts._replace(netloc=netloc).geturl()
+
+    def resolved(self) -> Resolved:
+        """Plain values for building the services and the shell (secrets stay masked)."""
+
+        def secret(value: str | SecretStr | None) -> Secret | None:
+            if value is None:
+                return None
+            return Secret(value.get_secret_value() if isinstance(value, SecretStr) else value)
+
+        operator, role = self.resolve_operator()
+        refresh = {k: float(v) for k, v in self.refresh.model_dump().items()}
+        return Resolved(
+            environment_name=self.environment_name, environment_colour=self.environment_colour,
+            operator=operator, role=role, read_only=self.read_only, refresh=refresh,
+            postgres_dsn=secret(self.postgres_dsn()), postgres_read_dsn=secret(self.postgres_read_dsn()),
+            kubeconfig=self.kubeconfig, prometheus_url=self.prometheus_url,
+            alertmanager_url=self.alertmanager_url, stripe_secret_key=secret(self.stripe_secret_key),
+            stripe_api_base=self.stripe_api_base, s3_endpoint=self.s3_endpoint,
+            s3_access_key=secret(self.s3_access_key), s3_secret_key=secret(self.s3_secret_key),
+            s3_bucket=self.s3_bucket, s3_use_ssl=self.s3_use_ssl, panel_url=self.panel_url,
+            ptero_app_key=secret(self.ptero_app_key), provisioner_url=self.provisioner_url,
+            provisioner_key=secret(self.provisioner_key), bot_url=self.bot_url,
+        )  # fmt: skip
 
     def resolve_operator(self, os_user: str | None = None) -> tuple[str, Role]:
         """(operator name, role) for this OS user: mapped by [operators], else viewer."""

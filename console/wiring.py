@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.settings import Settings
+from console.resolved import Resolved
 from services.bundle import Services
 from services.health import BotHealthService
 from services.kube import KubeService
@@ -16,29 +16,25 @@ from services.provisioner import ProvisionerService
 from services.storage import StorageService
 
 
-def _plain(secret) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
-
-
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Resolved) -> Services:
     """Every service, configured from `settings`; nothing connects yet."""
     postgres = PostgresService(
-        PostgresConfig(dsn=settings.postgres_dsn(), read_dsn=settings.postgres_read_dsn())
+        PostgresConfig(dsn=settings.plain("postgres_dsn"), read_dsn=settings.plain("postgres_read_dsn"))
     )
     return Services(
         postgres=postgres,
         kube=KubeService(settings.kubeconfig),
         metrics=MetricsService(settings.prometheus_url, settings.alertmanager_url),
-        payments=PaymentsService(_plain(settings.stripe_secret_key), settings.stripe_api_base),
+        payments=PaymentsService(settings.plain("stripe_secret_key"), settings.stripe_api_base),
         storage=StorageService(
             settings.s3_endpoint,
-            _plain(settings.s3_access_key),
-            _plain(settings.s3_secret_key),
+            settings.plain("s3_access_key"),
+            settings.plain("s3_secret_key"),
             settings.s3_bucket,
             use_ssl=settings.s3_use_ssl,
         ),
-        panel=PanelService(settings.panel_url, _plain(settings.ptero_app_key)),
-        provisioner=ProvisionerService(settings.provisioner_url, _plain(settings.provisioner_key)),
+        panel=PanelService(settings.panel_url, settings.plain("ptero_app_key")),
+        provisioner=ProvisionerService(settings.provisioner_url, settings.plain("provisioner_key")),
         bot=BotHealthService(settings.bot_url),
         overview=OverviewService(postgres),
         orders=OrdersService(postgres),

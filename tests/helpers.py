@@ -20,7 +20,7 @@ def make_app(
     **settings: object,
 ) -> OpsConsole:
     values = {"DATABASE_URL": dsn} if dsn else {}
-    services = build_services(Settings.isolated(**values, **settings))
+    services = build_services(Settings.isolated(**values, **settings).resolved())
     context = ShellContext(
         environment=environment,
         colour=colour,

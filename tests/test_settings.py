@@ -120,3 +120,34 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path):
 def test_broken_toml_names_the_file_and_line(tmp_path):
     with pytest.raises(ConfigError, match=r"config.toml: not valid TOML.*line 2"):
         load_settings(write(tmp_path, "[refresh]\noverview = = 3\n"))
+
+
+def test_the_fast_tui_start_reports_config_problems_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[operators]\nalice = "wizard"\n')
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "STRIPE_SECRET_KEY": "sk_live_topsecret"}
+    run = subprocess.run(
+        [sys.executable, "-m", "console", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "opsconsole: config: operators.alice.role: must be one of" in run.stderr
+    assert "topsecret" not in run.stderr + run.stdout
+
+
+def test_resolved_settings_never_show_their_secrets():
+    from console.settings import Settings
+
+    resolved = Settings.isolated(
+        DATABASE_URL="postgresql://u:hunter2@db/x", STRIPE_SECRET_KEY="sk_x"
+    ).resolved()
+    assert "hunter2" not in repr(resolved) and "sk_x" not in repr(resolved)
+    again = type(resolved).from_json(resolved.to_json())
+    assert again.plain("postgres_dsn") == "postgresql://u:hunter2@db/x"
+    assert again == resolved

@@ -106,7 +106,7 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
             DATABASE_URL=dsn,
             environment={"name": "demo", "colour": "green"},
             operators={getpass.getuser(): {"role": "admin"}},
-        )
+        ).resolved()
         run_tui(settings, read_only=read_only, dry_run=False)
         return 0
     finally:
