@@ -1,0 +1,56 @@
+"""Hot queries at 1M orders: the orders screen's named queries, median of 20 runs each,
+with the partial indexes of migration 0002 and without them. Prints figures (make bench)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import asyncpg
+
+from console.sandbox.seed import seed_business
+from services.postgres import named_queries
+
+RUNS = 20
+CASES = {
+    "stuck_orders": {"limit": 201},
+    "error_orders": {"limit": 201},
+    "orders_figures": {},
+    "recent_orders": {"before_created": None, "before_id": None, "limit": 501},
+}
+
+
+async def _median_ms(conn, name: str, params: dict) -> float:
+    fn = getattr(named_queries(), name)
+    samples = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        if name == "orders_figures":
+            await fn(conn, **params)
+        else:
+            [row async for row in fn(conn, **params)]
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def test_hot_queries_at_a_million_orders(pg_cluster):
+    admin = await asyncpg.connect(pg_cluster.dsn("postgres"))
+    await admin.execute('CREATE DATABASE "bench_1m" TEMPLATE "tpl_empty"')
+    conn = await asyncpg.connect(pg_cluster.dsn("bench_1m"))
+    try:
+        started = time.perf_counter()
+        summary = await seed_business(conn, orders=1_000_000)
+        print(f"\nseeded {summary.orders:,} orders in {time.perf_counter() - started:.1f} s")
+        indexed = {name: await _median_ms(conn, name, p) for name, p in CASES.items()}
+        await conn.execute(
+            "DROP INDEX orders_paid_error_created_idx, orders_error_updated_idx, orders_provisioned_updated_idx"
+        )
+        plain = {name: await _median_ms(conn, name, p) for name, p in CASES.items()}
+        for name in CASES:
+            print(
+                f"{name:16} median {indexed[name]:7.2f} ms with the partial indexes, {plain[name]:7.2f} ms without"
+            )
+    finally:
+        await conn.close()
+        await admin.execute('DROP DATABASE "bench_1m" WITH (FORCE)')
+        await admin.close()
