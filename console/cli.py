@@ -157,6 +157,118 @@ def demo(
     raise typer.Exit(code)
 
 
+orders_cli = typer.Typer(help="Orders: the headless twin of the orders screen.", no_args_is_help=False)
+cli.add_typer(orders_cli, name="orders")
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+def _with_services(settings: Resolved, work):
+    """Run `work(services)` on a fresh event loop; ServiceError exits 1 with its message."""
+    from console.wiring import build_services
+    from services.errors import ServiceError
+
+    services = build_services(settings)
+
+    async def go():
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    try:
+        return asyncio.run(go())
+    except ServiceError as exc:
+        raise fail([str(exc)], 1) from None
+
+
+@orders_cli.callback(invoke_without_command=True)
+def orders_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of orders.")] = False,
+    stuck: Annotated[bool, typer.Option("--stuck", help="Paid over 10 minutes ago, no server.")] = False,
+    errors: Annotated[bool, typer.Option("--errors", help="Orders in error.")] = False,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Order id, user id, email or server name.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 200,
+) -> None:
+    """List orders (newest first unless --stuck or --errors)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    if sum([stuck, errors, search is not None]) > 1:
+        raise fail(["orders: choose one of --stuck, --errors, --search"], 2)
+    view = "stuck" if stuck else "errors" if errors else "search" if search is not None else "recent"
+    settings = settings_or_exit(_config(ctx, config))
+    page = _with_services(settings, lambda s: s.orders.page(view, query=search or "", limit=limit))
+    if as_json:
+        typer.echo(json.dumps([o.as_json() for o in page.orders], indent=2))
+        return
+    for o in page.orders:
+        waited = f"{o.minutes_waiting:6.0f} min" if o.minutes_waiting else ""
+        typer.echo(f"{o.id}  {o.status:<12} {o.server_name:<28} {o.email:<32} {waited}")
+    typer.echo(f"{len(page.orders)} orders ({view})" + (", more not shown" if page.more else ""))
+
+
+@orders_cli.command("retry")
+def orders_retry(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The order to provision again.")],
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preview and check; change nothing.")] = False,
+) -> None:
+    """Retry provisioning of one order: the same action, role check and audit as the TUI."""
+    import os
+    import uuid
+
+    from services.order_actions import RETRY
+    from services.orders import parse_uuid
+    from services.runbook import Actor, Runbook
+
+    target = parse_uuid(order_id)
+    if target is None:
+        raise fail([f"orders retry: {order_id!r} is not an order id (a uuid)"], 2)
+    settings = settings_or_exit(_config(ctx, config))
+    actor = Actor(settings.operator, settings.role, f"cli-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+                  read_only=settings.read_only, dry_run=dry_run)  # fmt: skip
+
+    async def work(services):
+        book = Runbook(services, actor)
+        plan = await book.plan(RETRY, target)
+        typer.echo(plan.preview.summary)
+        for call in plan.preview.calls:
+            typer.echo("  " + call.replace("\n", "\n  "))
+        if plan.refusal and not dry_run:
+            typer.echo(f"cannot run: {plan.refusal}")
+        if not (yes or dry_run) and not plan.refusal:
+            if not typer.confirm(f"{RETRY.title} for order {target}?"):
+                return None
+        return await book.execute(RETRY, target, progress=lambda m: typer.echo(f"… {m}", err=True))
+
+    outcome = _with_services(settings, work)
+    if outcome is None:
+        raise fail(["nothing done"], 1)
+    typer.echo(f"{outcome.status}: {outcome.message}")
+    raise typer.Exit(0 if outcome.status in ("ok", "dry-run") else 1)
+
+
+@audit_cli.command("verify")
+def audit_verify(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Check the audit log's hash chain; names the first broken row. Exit 1 if broken."""
+    from services.audit import AuditService
+
+    settings = settings_or_exit(_config(ctx, config))
+    report = _with_services(settings, lambda s: AuditService(s.postgres).verify())
+    if report.ok:
+        typer.echo(f"audit chain intact: {report.rows:,} rows")
+        return
+    raise fail([f"audit chain broken at row {report.broken_id}: {report.reason}"], 1)
+
+
 def main() -> None:
     try:
         cli()

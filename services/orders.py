@@ -106,6 +106,8 @@ def _order(row) -> Order:
     values = dict(row)
     values["id"] = str(values["id"])
     values["user_id"] = str(values["user_id"])
+    if values["minutes_waiting"] is not None:
+        values["minutes_waiting"] = float(values["minutes_waiting"])
     return Order(**values)
 
 
