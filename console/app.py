@@ -27,7 +27,11 @@ AREAS: tuple[Area, ...] = (
         "stuck and error orders, today's orders, recent actions",
     ),
     Area(
-        "backends", "Backends", "2", "screens.backends:BackendsScreen",
+        "orders", "Orders", "2", "screens.orders:OrdersScreen",
+        "stuck, failed and recent orders; retry, panel sync, cancel and refund",
+    ),
+    Area(
+        "backends", "Backends", "3", "screens.backends:BackendsScreen",
         "every backend's state, version and last error",
     ),
 )  # fmt: skip

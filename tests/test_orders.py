@@ -4,6 +4,7 @@ search, and the headless twin `opsconsole orders --json`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -25,7 +26,8 @@ SELECT AVG(EXTRACT(EPOCH FROM (updated_at - created_at))) / 60 as avg_minutes
 FROM orders WHERE status = 'provisioned' AND updated_at > NOW() - INTERVAL '24 hours';
 """
 STUCK_SQL = """
-SELECT id FROM orders WHERE status IN ('paid') AND (pterodactyl_server_id IS NULL OR pterodactyl_server_id = '')
+SELECT id FROM orders WHERE status IN ('paid')
+  AND (pterodactyl_server_id IS NULL OR pterodactyl_server_id = '')
   AND created_at < NOW() - INTERVAL '10 minutes' ORDER BY created_at ASC
 """
 
@@ -65,7 +67,7 @@ async def test_paging_walks_every_order_once_newest_first(seeded_db):
     total = await conn.fetchval("SELECT count(*) FROM orders")
     await conn.close()
     assert len(seen) == total == len({o.id for o in seen})
-    assert all(a.created_at >= b.created_at for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a.created_at >= b.created_at for a, b in itertools.pairwise(seen))
 
 
 async def test_search_by_id_user_email_and_server_name(seeded_db):

@@ -43,12 +43,14 @@ async def test_hot_queries_at_a_million_orders(pg_cluster):
         print(f"\nseeded {summary.orders:,} orders in {time.perf_counter() - started:.1f} s")
         indexed = {name: await _median_ms(conn, name, p) for name, p in CASES.items()}
         await conn.execute(
-            "DROP INDEX orders_paid_error_created_idx, orders_error_updated_idx, orders_provisioned_updated_idx"
+            "DROP INDEX orders_paid_error_created_idx, orders_error_updated_idx,"
+            " orders_provisioned_updated_idx"
         )
         plain = {name: await _median_ms(conn, name, p) for name, p in CASES.items()}
         for name in CASES:
             print(
-                f"{name:16} median {indexed[name]:7.2f} ms with the partial indexes, {plain[name]:7.2f} ms without"
+                f"{name:16} median {indexed[name]:7.2f} ms with the partial indexes,"
+                f" {plain[name]:7.2f} ms without"
             )
     finally:
         await conn.close()

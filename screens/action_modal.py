@@ -1,0 +1,120 @@
+"""The runbook action modals: the preview with its exact calls and a confirmation (y/n for
+reversible actions, the target id typed out for destructive ones), and the one-time
+secret display (a new panel password), which keeps nothing once closed."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from services.runbook import Confirmation, Plan
+
+
+class ActionConfirmScreen(ModalScreen[dict | None]):
+    """Shows what the action will do; dismisses with its params when confirmed, else None.
+    `fields` are extra inputs the action takes (name -> placeholder), e.g. a refund."""
+
+    DEFAULT_CSS = """
+    ActionConfirmScreen { align: center middle; }
+    ActionConfirmScreen > Vertical {
+        width: 96; max-width: 96%; height: auto; max-height: 90%; border: thick $warning;
+        padding: 0 1; background: $surface;
+    }
+    ActionConfirmScreen #calls { height: auto; max-height: 12; background: $panel; padding: 0 1; }
+    ActionConfirmScreen .refusal { color: $error; text-style: bold; }
+    ActionConfirmScreen .muted { color: $text-muted; }
+    ActionConfirmScreen Input { margin: 0; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "yes", "Yes", show=False),
+                Binding("n", "cancel", "No", show=False)]  # fmt: skip
+
+    def __init__(self, plan: Plan, *, dry_run: bool = False, fields: dict[str, str] | None = None):
+        super().__init__()
+        self.plan = plan
+        self.dry_run = dry_run
+        self.fields = fields or {}
+
+    @property
+    def typed(self) -> bool:
+        return self.plan.action.confirmation is Confirmation.TYPED
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        with Vertical():
+            yield Static(f"[b]{plan.action.title}[/b] — {plan.action.target_kind} {plan.target}")
+            yield Static(escape(plan.preview.summary))
+            with VerticalScroll(id="calls"):
+                yield Static(escape("\n\n".join(plan.preview.calls)), id="calls-text")
+            for warning in plan.preview.warnings:
+                yield Static(f"[b $warning]! {escape(warning)}[/]")
+            if plan.refusal:
+                yield Static(f"cannot run: {escape(plan.refusal)}", classes="refusal", id="refusal")
+                yield Static("Esc closes", classes="muted")
+                return
+            for name, placeholder in self.fields.items():
+                yield Input(placeholder=placeholder, id=f"field-{name}")
+            mode = " (dry run: nothing will change)" if self.dry_run else ""
+            if self.typed or self.fields:
+                if self.typed:
+                    yield Input(placeholder=f"type {plan.target} to confirm", id="typed")
+                yield Static(f"Enter confirms{mode} · Esc cancels", classes="muted")
+            else:
+                yield Static(f"[b]y[/b] run it{mode} · [b]n[/b] / Esc cancel", classes="muted")
+
+    def on_mount(self) -> None:
+        inputs = self.query(Input)
+        if inputs:
+            inputs.first().focus()
+
+    def _params(self) -> dict:
+        return {name: self.query_one(f"#field-{name}", Input).value for name in self.fields}
+
+    def action_yes(self) -> None:
+        if self.plan.refusal or self.typed or self.fields:
+            return
+        self.dismiss({})
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        if self.plan.refusal:
+            return
+        if self.typed and self.query_one("#typed", Input).value.strip() != self.plan.target:
+            self.notify(f"type the {self.plan.action.target_kind} id exactly to confirm", severity="warning")
+            return
+        self.dismiss(self._params())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SecretScreen(ModalScreen[None]):
+    """Shows a secret once (to pass on to the customer); it is dropped when closed."""
+
+    DEFAULT_CSS = """
+    SecretScreen { align: center middle; }
+    SecretScreen > Vertical { width: 70; max-width: 96%; height: auto; border: thick $success;
+        padding: 1 2; background: $surface; }
+    SecretScreen #secret { text-style: bold; color: $success; margin: 1 0; }
+    """
+    BINDINGS = [Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, title: str, secret: str):
+        super().__init__()
+        self.title_text = title
+        self._secret = secret
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(escape(self.title_text))
+            yield Static(escape(self._secret), id="secret")
+            yield Static("Shown once: it is not stored or logged. Enter / Esc closes.")
+
+    def action_close(self) -> None:
+        self._secret = ""
+        self.query_one("#secret", Static).update("")
+        self.dismiss(None)

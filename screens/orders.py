@@ -1,0 +1,420 @@
+"""The orders area: stuck / errors / recent (keyset pages) / search, the runbooks' header
+figures, the selected order's detail with its audit history, live claims from other
+consoles, and the order runbook actions (retry, panel sync, cancel and refund, bulk retry)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Static
+
+from screens.action_modal import ActionConfirmScreen, SecretScreen
+from screens.base import AreaScreen, DataShown
+from screens.overview import STATUS_STYLE
+from screens.widgets import Panel, ShellHeader, Tile
+from services.audit import AuditFilter, AuditRow, AuditService, Claim
+from services.errors import ServiceError
+from services.order_actions import CANCEL, HINT_TEXT, ORDER_ACTIONS, RETRY, SYNC_PANEL, parse_refund
+from services.orders import Order, OrderDetail, OrderFigures, OrderPage
+from services.runbook import Action, Actor, Outcome, Runbook, short_id
+
+VIEW_TITLES = {"stuck": "Stuck > 10 min", "errors": "Errors", "recent": "All orders", "search": "Search"}
+COLUMNS = ("", "order", "status", "waiting / created", "server", "customer")
+
+
+def order_row(order: Order, marked: bool = False) -> tuple:
+    """One table row: mark, short id, status, server, email, minutes waiting or age."""
+    when = (
+        f"{order.minutes_waiting:,.0f} min"
+        if order.minutes_waiting is not None
+        else order.created_at.strftime("%Y-%m-%d %H:%M")
+    )
+    return (
+        "●" if marked else " ",
+        order.id[:8],
+        Text(order.status, style=STATUS_STYLE.get(order.status, "")),
+        when,
+        order.server_name,
+        order.email,
+    )
+
+
+def figure_values(f: OrderFigures) -> dict[str, tuple[str, bool, str]]:
+    """tile id -> (value, alert, note) for the header figures."""
+    rate = "no orders" if f.success_rate is None else f"{f.success_rate:.1f}%"
+    note = f"{f.provisioned_1h} of {f.considered_1h}" if f.considered_1h else "in the last hour"
+    avg = "—" if f.avg_provision_minutes is None else f"{f.avg_provision_minutes:.1f} min"
+    return {
+        "of-stuck": (str(f.stuck), f.stuck > 0, ""),
+        "of-errors": (str(f.errors), f.errors > 0, ""),
+        "of-rate": (rate, f.success_rate is not None and f.success_rate < 95, note),
+        "of-avg": (avg, (f.avg_provision_minutes or 0) > 5, "24 h"),
+    }
+
+
+def detail_text(d: OrderDetail, history: list[AuditRow]) -> str:
+    """The detail pane: every field, the plan, node, customer, panel account, audit history."""
+    money = f"${d.amount_cents / 100:.2f}" if d.amount_cents is not None else "—"
+    panel = (
+        f"{d.pterodactyl_user_id} ({escape(d.panel_username or '')})"
+        if d.has_panel_account
+        else "[b red]none[/] (P syncs it)"
+    )
+    node = "—" if d.node_name is None else f"{d.node_name}" + ("" if d.node_enabled else " (disabled)")
+    lines = [
+        f"[b]{d.id}[/b]",
+        f"status      [{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+        f"server      {escape(d.server_name)}",
+        f"server id   {d.pterodactyl_server_id or '—'} {d.pterodactyl_server_identifier or ''}",
+        f"plan        {d.plan_id} · {d.game} · {d.ram_gb} GB · egg {d.egg_id} · ${d.price_monthly}/mo",
+        f"node        {node}",
+        f"customer    {escape(d.email)} · {d.user_id}",
+        f"panel       {panel}",
+        f"stripe      {d.stripe_subscription_id or '—'} · {d.stripe_payment_intent_id or '—'} · {money}",
+        f"created     {d.created_at:%Y-%m-%d %H:%M:%S} · updated {d.updated_at:%Y-%m-%d %H:%M:%S}",
+    ]
+    if d.error_message:
+        lines.append(f"[b red]error       {escape(d.error_message)}[/]")
+    lines.append("")
+    lines.append("[b]History[/b]" if history else "[dim]no runbook actions on this order[/dim]")
+    for row in history[:12]:
+        what = row.outcome or "started"
+        err = f" — {escape(row.error)}" if row.error else ""
+        lines.append(f"{row.at:%m-%d %H:%M:%S} {row.operator} {row.action} {what}{err}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Selected:
+    detail: OrderDetail | None
+    history: list[AuditRow]
+
+
+class OrdersScreen(AreaScreen):
+    AREA = "orders"
+    AUTO_FOCUS = "#orders-table"
+
+    DEFAULT_CSS = """
+    OrdersScreen #figures { height: auto; }
+    OrdersScreen #body { height: 1fr; }
+    OrdersScreen #list-panel { width: 3fr; }
+    OrdersScreen #detail-panel { width: 2fr; }
+    OrdersScreen #search { display: none; }
+    OrdersScreen #search.-shown { display: block; }
+    OrdersScreen #claims { height: auto; color: $warning; }
+    OrdersScreen #view-line { height: 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("s", "view('stuck')", "Stuck"),
+        Binding("e", "view('errors')", "Errors"),
+        Binding("a", "view('recent')", "All"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("dollar_sign", "stripe", "Stripe state", key_display="$", show=False),
+        *(Binding(a.key, f"act('{a.name}')", a.title) for a in ORDER_ACTIONS),
+    ]
+
+    class PageLoaded(Message):
+        def __init__(self, page: OrderPage) -> None:
+            super().__init__()
+            self.page = page
+
+    class FiguresLoaded(Message):
+        def __init__(self, figures: OrderFigures) -> None:
+            super().__init__()
+            self.figures = figures
+
+    class ClaimsLoaded(Message):
+        def __init__(self, claims: list[Claim]) -> None:
+            super().__init__()
+            self.claims = claims
+
+    def compose(self) -> ComposeResult:
+        yield ShellHeader(self.AREA)
+        with Panel(title="Provisioning", id="figures-panel"), Horizontal(id="figures"):
+            yield Tile("stuck > 10 min", id="of-stuck")
+            yield Tile("in error", id="of-errors")
+            yield Tile("success, last hour", id="of-rate")
+            yield Tile("avg provisioning", id="of-avg")
+        yield Static("", id="claims")
+        with Horizontal(id="body"):
+            with Panel(title="Orders", id="list-panel"):
+                yield Static("", id="view-line")
+                yield Input(
+                    placeholder="order id, user id, email or server name — Enter searches", id="search"
+                )
+                yield DataTable(id="orders-table", cursor_type="row", zebra_stripes=True)
+            with Panel(title="Order", id="detail-panel"):
+                yield Static("select an order", id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.current_view = "stuck"
+        self.search_text = ""
+        self.cursors: list[tuple[datetime, str] | None] = [None]  # keyset cursor per page
+        self.current_page: OrderPage | None = None
+        self.marked: set[str] = set()
+        self.selected: str | None = None
+        self.claims: list[Claim] = []
+        self.console_id = f"tui-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        table = self.query_one(DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name or "mark")
+        services = self.shell.services
+        self._audit = AuditService(services.postgres)
+        self._list = self.poll("list", self._fetch_page, lambda p: self.post_message(self.PageLoaded(p)))
+        self.poll("figures", services.orders.figures, lambda f: self.post_message(self.FiguresLoaded(f)))
+        self.poll("claims", self._audit.live_claims, lambda c: self.post_message(self.ClaimsLoaded(c)))
+        self.set_interval(1.0, self._show_age)
+
+    # -- data ---------------------------------------------------------------------------
+
+    async def _fetch_page(self) -> OrderPage:
+        after = self.cursors[-1] if self.current_view == "recent" else None
+        return await self.shell.services.orders.page(self.current_view, query=self.search_text, after=after)
+
+    def _show_age(self) -> None:
+        freshness = self._list.freshness()
+        for panel in self.query(Panel):
+            panel.show_freshness(freshness)
+        self._render_claims()
+
+    def on_orders_screen_figures_loaded(self, message: FiguresLoaded) -> None:
+        for tile_id, (value, alert, note) in figure_values(message.figures).items():
+            self.query_one(f"#{tile_id}", Tile).show(value, alert=alert, note=note)
+
+    def on_orders_screen_claims_loaded(self, message: ClaimsLoaded) -> None:
+        self.claims = [c for c in message.claims if c.console_id != self.console_id]
+        self._render_claims()
+
+    def _render_claims(self) -> None:
+        actions = {a.name: a for a in ORDER_ACTIONS}
+        lines = []
+        for c in self.claims:
+            action = actions.get(c.action)
+            doing = action.doing if action else c.action
+            kind = action.target_kind if action else ""
+            age = (datetime.now(c.started_at.tzinfo) - c.started_at).total_seconds()
+            lines.append(f"⚑ {c.operator} is {doing} {kind} {short_id(c.target)}, {age:.0f} s")
+        self.query_one("#claims", Static).update("\n".join(lines))
+
+    def on_orders_screen_page_loaded(self, message: PageLoaded) -> None:
+        page = message.page
+        self.current_page = page
+        table = self.query_one(DataTable)
+        keep = self.selected
+        table.clear()
+        for order in page.orders:
+            table.add_row(*order_row(order, order.id in self.marked), key=order.id)
+        if keep is not None and keep in {o.id for o in page.orders}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=False)
+        n = len(self.cursors)
+        paging = f" · page {n}" + (" · ] next" if page.more else "") + (" · [ prev" if n > 1 else "")
+        marked = f" · {len(self.marked)} marked" if self.marked else ""
+        shown = f"{len(page.orders)} orders" if page.orders else "no orders"
+        search = f" for {self.search_text!r}" if self.current_view == "search" else ""
+        self.query_one("#view-line", Static).update(
+            f"{VIEW_TITLES[self.current_view]}{search}: {shown}"
+            f"{paging if self.current_view == 'recent' else ''}{marked}"
+        )
+        if not page.orders:
+            self.query_one("#detail", Static).update("no order selected")
+        self._show_age()
+        self.app.post_message(DataShown())
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is None:
+            return
+        self.selected = event.row_key.value
+        self._load_detail(self.selected)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _load_detail(self, order_id: str) -> None:
+        try:
+            detail = await self.shell.services.orders.detail(order_id)
+            history = await self._audit.page(AuditFilter(target=order_id), limit=20)
+            if detail is not None and detail.user_id:
+                history += await self._audit.page(AuditFilter(target=detail.user_id), limit=5)
+        except ServiceError as exc:
+            self.query_one("#detail", Static).update(f"[red]{escape(str(exc))}[/]")
+            return
+        if self.selected == order_id:
+            text = detail_text(detail, sorted(history, key=lambda r: -r.id)) if detail else "order not found"
+            self.query_one("#detail", Static).update(text)
+
+    # -- navigation -------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        self._list.trigger()
+
+    def action_view(self, view: str) -> None:
+        self.current_view = view
+        self.cursors = [None]
+        self.query_one("#search").remove_class("-shown")
+        self.query_one(DataTable).focus()
+        self._reload()
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.has_class("-shown"):
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+
+    @on(Input.Submitted, "#search")
+    def _search(self, event: Input.Submitted) -> None:
+        self.current_view = "search"
+        self.search_text = event.value.strip()
+        self.query_one(DataTable).focus()
+        self._reload()
+
+    def action_page(self, step: int) -> None:
+        if self.current_view != "recent" or self.current_page is None:
+            return
+        if step > 0 and self.current_page.more:
+            self.cursors.append(self.current_page.cursor)
+        elif step < 0 and len(self.cursors) > 1:
+            self.cursors.pop()
+        else:
+            return
+        self._reload()
+
+    def action_mark(self) -> None:
+        if self.selected is None:
+            return
+        self.marked ^= {self.selected}
+        table = self.query_one(DataTable)
+        table.update_cell(self.selected, "mark", "●" if self.selected in self.marked else " ")
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _runbook(self) -> Runbook:
+        ctx = self.shell.context
+        actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
+        return Runbook(self.shell.services, actor)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.shell.context.read_only:
+            return False  # read-only hides every action
+        return True
+
+    def action_act(self, name: str) -> None:
+        action = next(a for a in ORDER_ACTIONS if a.name == name)
+        if self.selected is None and not self.marked:
+            self.notify("select an order first", severity="warning")
+            return
+        if action is RETRY and self.marked:
+            self._bulk_retry(sorted(self.marked))
+            return
+        self._start(action, self.selected)
+
+    @work(group="action", exit_on_error=False)
+    async def _start(self, action: Action, order_id: str) -> None:
+        book = self._runbook()
+        try:
+            target = order_id
+            if action is SYNC_PANEL:
+                detail = await self.shell.services.orders.detail(order_id)
+                target = detail.user_id if detail else order_id
+            fields = {}
+            if action is CANCEL:
+                fields = {"refund": "refund: empty = none, 'all', or an amount like 12.50",
+                          "delete_server": "delete the panel server too? type yes"}  # fmt: skip
+            plan = await book.plan(action, target)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", title=action.title)
+            return
+        answer = await self.app.push_screen_wait(
+            ActionConfirmScreen(plan, dry_run=book.actor.dry_run, fields=fields)
+        )
+        if answer is None:
+            return
+        params: dict = {}
+        if action is CANCEL:
+            try:
+                params["refund_cents"] = parse_refund(answer.get("refund"))
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", title="Nothing was done")
+                return
+            params["delete_server"] = answer.get("delete_server", "").strip().lower() in ("y", "yes")
+        await self._execute(book, action, target, params)
+
+    async def _execute(self, book: Runbook, action: Action, target: str, params: dict) -> Outcome:
+        self.notify(f"{action.title}: {short_id(target)}…", timeout=2)
+        try:
+            outcome = await book.execute(action, target, params, progress=lambda m: None)
+        except ServiceError as exc:
+            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
+            raise
+        severity = {"ok": "information", "dry-run": "information"}.get(outcome.status, "error")
+        hint = f"\n→ {HINT_TEXT[outcome.hint]}" if outcome.hint in HINT_TEXT else ""
+        self.notify(f"{outcome.message}{hint}", title=f"{action.title}: {outcome.status}",
+                    severity=severity, timeout=8)  # fmt: skip
+        if outcome.secret:
+            await self.app.push_screen_wait(
+                SecretScreen(f"Panel password for user {target} — give it to the customer", outcome.secret)
+            )
+        self._reload()
+        return outcome
+
+    @work(group="action", exit_on_error=False)
+    async def _bulk_retry(self, order_ids: list[str]) -> None:
+        from screens.confirm import ConfirmScreen
+
+        listing = "\n".join(f"  {o}" for o in order_ids[:20]) + ("\n  …" if len(order_ids) > 20 else "")
+        question = f"Retry provisioning for {len(order_ids)} orders?\n{listing}"
+        if not await self.app.push_screen_wait(ConfirmScreen(question)):
+            return
+        book = self._runbook()
+        results: dict[str, int] = {}
+        for n, order_id in enumerate(order_ids, start=1):
+            self.notify(f"bulk retry {n}/{len(order_ids)}: {short_id(order_id)}", timeout=1.5)
+            try:
+                outcome = await book.execute(RETRY, order_id)
+            except ServiceError as exc:
+                self.notify(f"stopped: {exc}", severity="error")
+                break
+            results[outcome.status] = results.get(outcome.status, 0) + 1
+        self.marked.clear()
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(results.items()))
+        self.notify(f"bulk retry done: {summary}", title="Bulk retry", timeout=10,
+                    severity="information" if set(results) <= {"ok", "dry-run"} else "warning")  # fmt: skip
+        self._reload()
+
+    @work(exclusive=True, group="stripe", exit_on_error=False)
+    async def action_stripe(self) -> None:
+        if self.selected is None:
+            return
+        detail = await self.shell.services.orders.detail(self.selected)
+        if detail is None or not detail.stripe_payment_intent_id:
+            self.notify("this order has no Stripe payment", severity="warning")
+            return
+        try:
+            state = await self.shell.services.payments.payment_state(
+                detail.stripe_payment_intent_id, detail.stripe_subscription_id
+            )
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", title="Stripe")
+            return
+        self.notify(
+            f"{state.payment_intent}: {state.status}, ${state.amount / 100:.2f} charged, "
+            f"${state.refunded / 100:.2f} refunded; subscription {state.subscription_status or '—'}",
+            title="Stripe", timeout=10,
+        )  # fmt: skip

@@ -1,0 +1,167 @@
+"""The orders screen as support staff use it: find the stuck orders, retry one (preview,
+confirm, the fake provisioning function gives it a server), see the failure lead
+somewhere, sync a panel account whose password is shown once and recorded nowhere."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from textual.widgets import DataTable
+
+from console.sandbox.fake_functions import FakeFunctions
+from screens.action_modal import ActionConfirmScreen, SecretScreen
+from screens.orders import OrdersScreen
+from tests.conftest import wait_until
+from tests.helpers import make_app, text_of
+
+KEY = "test-service-role-key"
+
+
+@pytest.fixture
+def functions(seeded_db):
+    fake = FakeFunctions(seeded_db, service_key=KEY, provision_delay=0.3)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def app_for(dsn, fake, **kw):
+    return make_app(dsn, PROVISIONER_URL=fake.url, OPSCONSOLE_PROVISIONER_KEY=KEY, refresh=2, **kw)
+
+
+async def _open_orders(pilot, app) -> OrdersScreen:
+    await pilot.press("2")
+    screen = app.screen
+    assert isinstance(screen, OrdersScreen)
+    await wait_until(pilot, lambda: screen.current_page is not None)
+    return screen
+
+
+async def _select(pilot, screen, order_id: str) -> None:
+    table = screen.query_one(DataTable)
+    table.move_cursor(row=table.get_row_index(order_id))
+    await wait_until(
+        pilot, lambda: screen.selected == order_id and order_id in text_of(screen.query_one("#detail"))
+    )
+
+
+async def _stuck_with_account(dsn: str, with_account: bool = True) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval(
+            "SELECT o.id FROM orders o WHERE o.status = 'paid'"
+            " AND o.created_at < now() - interval '10 minutes'"
+            " AND EXISTS (SELECT 1 FROM external_accounts x WHERE x.user_id = o.user_id) = $1"
+            " ORDER BY o.created_at LIMIT 1", with_account,
+        ))  # fmt: skip
+    finally:
+        await conn.close()
+
+
+async def test_retry_a_stuck_order_from_the_screen(seeded_db, functions):
+    order = await _stuck_with_account(seeded_db)
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        assert screen.query_one(DataTable).row_count >= 8
+        await _select(pilot, screen, order)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        calls = text_of(app.screen.query_one("#calls-text"))
+        assert f"POST {functions.url}/servers-provision" in calls and order in calls
+        assert KEY not in calls  # the bearer is masked
+        await pilot.press("y")
+        await wait_until(
+            pilot,
+            lambda: any("Retry provisioning: ok" in str(n.title) for n in app._notifications),
+            timeout=15,
+        )
+        await wait_until(pilot, lambda: order not in [r.value for r in screen.query_one(DataTable).rows])
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, pterodactyl_server_id FROM orders WHERE id = $1::uuid", order
+        )
+        audit = await conn.fetch(
+            "SELECT phase, outcome FROM ops.audit_log WHERE target = $1 ORDER BY id", order
+        )
+    finally:
+        await conn.close()
+    assert row["status"] == "provisioned" and row["pterodactyl_server_id"]
+    assert [(a["phase"], a["outcome"]) for a in audit] == [("intent", None), ("outcome", "ok")]
+    assert functions.calls[order] == 1
+
+
+async def test_a_failed_retry_says_where_to_look(seeded_db, functions):
+    order = await _stuck_with_account(seeded_db, with_account=False)
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await _select(pilot, screen, order)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        await pilot.press("y")
+        await wait_until(
+            pilot, lambda: any("External account not found" in str(n.message) for n in app._notifications)
+        )
+        note = next(n for n in app._notifications if "External account not found" in str(n.message))
+        assert "Sync panel account" in str(note.message)
+
+
+async def test_panel_sync_shows_the_password_once_and_records_it_nowhere(seeded_db, functions, caplog):
+    order = await _stuck_with_account(seeded_db, with_account=False)
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await _select(pilot, screen, order)
+        await pilot.press("P")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretScreen), timeout=10)
+        password = app.screen._secret
+        assert len(password) >= 12 and password in text_of(app.screen.query_one("#secret"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert password not in text_of(screen.query_one("#detail"))
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        dump = await conn.fetchval("SELECT string_agg(a::text, ' ') FROM ops.audit_log a")
+    finally:
+        await conn.close()
+    assert "sync_panel_account" in dump and password not in dump
+    assert password not in caplog.text
+
+
+async def test_read_only_hides_and_blocks_the_actions(seeded_db, functions):
+    order = await _stuck_with_account(seeded_db)
+    app = app_for(seeded_db, functions)
+    app.context = type(app.context)(**{**app.context.__dict__, "read_only": True})
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await _select(pilot, screen, order)
+        await pilot.press("R")
+        await pilot.pause(0.3)
+        assert app.screen is screen
+        footer = [b.binding.action for b in screen.active_bindings.values()]
+        assert not any(a.startswith("act(") for a in footer)
+    assert functions.calls[order] == 0
+
+
+async def test_the_cursor_stays_on_the_order_through_a_refresh(seeded_db, functions):
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(DataTable)
+        third = table.coordinate_to_cell_key((2, 0)).row_key.value
+        await _select(pilot, screen, third)
+        conn = await asyncpg.connect(seeded_db)  # a new stuck order appears at the top
+        await conn.execute(
+            "INSERT INTO orders (user_id, plan_id, server_name, status, created_at)"
+            " SELECT user_id, plan_id, 'brand-new', 'paid', now() - interval '3 hours' FROM orders LIMIT 1"
+        )
+        await conn.close()
+        before = screen.current_page
+        screen.action_refresh_now()
+        await wait_until(pilot, lambda: screen.current_page is not before)
+        assert screen.selected == third
+        assert table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == third
