@@ -99,15 +99,25 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
     try:
         dsn = cluster.dsn(DEMO_DB)
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
-        from console.cli import run_tui
+        from console.main import run_tui
+        from console.sandbox.fake_functions import FakeFunctions
         from console.settings import Settings
 
-        settings = Settings.isolated(
-            DATABASE_URL=dsn,
-            environment={"name": "demo", "colour": "green"},
-            operators={getpass.getuser(): {"role": "admin"}},
-        ).resolved()
-        run_tui(settings, read_only=read_only, dry_run=False)
+        # The provisioning functions' stand-in: retried orders really get a server.
+        functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))
+        functions.start()
+        say(f"provisioning functions (loopback fake) on {functions.url}")
+        try:
+            settings = Settings.isolated(
+                DATABASE_URL=dsn,
+                PROVISIONER_URL=functions.url,
+                OPSCONSOLE_PROVISIONER_KEY=functions.service_key,
+                environment={"name": "demo", "colour": "green"},
+                operators={getpass.getuser(): {"role": "admin"}},
+            ).resolved()
+            run_tui(settings, read_only=read_only, dry_run=False)
+        finally:
+            functions.stop()
         return 0
     finally:
         with contextlib.suppress(Exception):
