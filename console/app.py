@@ -31,7 +31,11 @@ AREAS: tuple[Area, ...] = (
         "stuck, failed and recent orders; retry, panel sync, cancel and refund",
     ),
     Area(
-        "backends", "Backends", "3", "screens.backends:BackendsScreen",
+        "audit", "Audit", "3", "screens.audit:AuditScreen",
+        "every runbook action: who, what, on which target, outcome; filter and page",
+    ),
+    Area(
+        "backends", "Backends", "4", "screens.backends:BackendsScreen",
         "every backend's state, version and last error",
     ),
 )  # fmt: skip
