@@ -103,6 +103,7 @@ class Selected:
 class OrdersScreen(AreaScreen):
     AREA = "orders"
     AUTO_FOCUS = "#orders-table"
+    PAGE_SIZE = 200  # rows per page: paging keeps the table small at any order count
 
     DEFAULT_CSS = """
     OrdersScreen #figures { height: auto; }
@@ -168,6 +169,7 @@ class OrdersScreen(AreaScreen):
         self.marked: set[str] = set()
         self.selected: str | None = None
         self.claims: list[Claim] = []
+        self._detail_timer = None
         self.console_id = f"tui-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         table = self.query_one(DataTable)
         for name in COLUMNS:
@@ -183,7 +185,9 @@ class OrdersScreen(AreaScreen):
 
     async def _fetch_page(self) -> OrderPage:
         after = self.cursors[-1] if self.current_view == "recent" else None
-        return await self.shell.services.orders.page(self.current_view, query=self.search_text, after=after)
+        return await self.shell.services.orders.page(
+            self.current_view, query=self.search_text, after=after, limit=self.PAGE_SIZE
+        )
 
     def _show_age(self) -> None:
         freshness = self._list.freshness()
@@ -239,7 +243,10 @@ class OrdersScreen(AreaScreen):
         if event.row_key.value is None:
             return
         self.selected = event.row_key.value
-        self._load_detail(self.selected)
+        # Debounced: holding a key down moves the cursor, not the database.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(0.15, lambda: self._load_detail(self.selected))
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:

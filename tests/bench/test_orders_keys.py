@@ -1,0 +1,55 @@
+"""Keypress to frame on the orders table at 1M orders: the all-orders view (a keyset page
+of 500 rows), cursor down and page down, 200 presses each. The time is taken from the key
+being posted to the first frame the app renders after it (App._display), so Pilot's own
+settling afterwards is not counted. Prints medians; asserts nothing about time."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from textual.widgets import DataTable
+
+from screens.orders import OrdersScreen
+from tests.conftest import wait_until
+from tests.helpers import make_app
+
+
+async def test_keypress_to_frame_on_the_orders_table(million_db, monkeypatch):
+    monkeypatch.setattr(OrdersScreen, "PAGE_SIZE", 500)
+    app = make_app(million_db, refresh=3600)
+    frames: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        display = app._display
+
+        def timed_display(*args, **kwargs):
+            frames.append(time.perf_counter())
+            return display(*args, **kwargs)
+
+        app._display = timed_display
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, OrdersScreen)
+        await pilot.press("a")
+        table = screen.query_one(DataTable)
+        await wait_until(
+            pilot, lambda: screen.current_view == "recent" and table.row_count == 500, timeout=30
+        )
+        for key in ("down", "pagedown"):
+            samples = []
+            for _ in range(200):
+                started = time.perf_counter()
+                await pilot.press(key)
+                after = [f for f in frames if f >= started]
+                if after:
+                    samples.append((after[0] - started) * 1000)
+            await pilot.press("home")
+            median, p95 = statistics.median(samples), sorted(samples)[int(len(samples) * 0.95)]
+            print(f"\n{key:9} keypress to frame, 500-row page: median {median:.2f} ms, p95 {p95:.2f} ms")
+        first = table.get_row_at(0)[1]
+        started = time.perf_counter()
+        await pilot.press("right_square_bracket")
+        await wait_until(
+            pilot, lambda: table.row_count == 500 and table.get_row_at(0)[1] != first, timeout=30
+        )
+        print(f"next page (keyset query + 500 rows rebuilt): {(time.perf_counter() - started) * 1000:.0f} ms")
