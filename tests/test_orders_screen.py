@@ -165,3 +165,41 @@ async def test_the_cursor_stays_on_the_order_through_a_refresh(seeded_db, functi
         await wait_until(pilot, lambda: screen.current_page is not before)
         assert screen.selected == third
         assert table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == third
+
+
+def _book(dsn, fake, operator, console, **mode):
+    from console.settings import Settings
+    from console.wiring import build_services
+    from services.runbook import Actor, Runbook
+
+    settings = Settings.isolated(DATABASE_URL=dsn, PROVISIONER_URL=fake.url, OPSCONSOLE_PROVISIONER_KEY=KEY)
+    return Runbook(build_services(settings.resolved()), Actor(operator, "support", console, **mode))
+
+
+async def test_two_consoles_retrying_the_same_order_make_one_provisioning_call(seeded_db, functions):
+    import asyncio
+
+    from services.order_actions import RETRY
+
+    order = await _stuck_with_account(seeded_db)
+    alice = _book(seeded_db, functions, "alice", "c1")
+    bob = _book(seeded_db, functions, "bob", "c2")
+    outcomes = await asyncio.gather(alice.execute(RETRY, order), bob.execute(RETRY, order))
+    assert functions.calls[order] == 1
+    assert [o.status for o in outcomes].count("ok") == 1
+    loser = next(o for o in outcomes if o.status != "ok")
+    assert "retrying order" in loser.message or "provision" in loser.message
+
+
+async def test_dry_run_retry_changes_neither_the_database_nor_the_function(seeded_db, functions):
+    from services.order_actions import RETRY
+
+    order = await _stuck_with_account(seeded_db)
+    outcome = await _book(seeded_db, functions, "alice", "c1", dry_run=True).execute(RETRY, order)
+    assert outcome.status == "dry-run"
+    assert functions.calls[order] == 0
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        assert await conn.fetchval("SELECT status FROM orders WHERE id = $1::uuid", order) == "paid"
+    finally:
+        await conn.close()
