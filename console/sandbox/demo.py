@@ -101,23 +101,29 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
         from console.main import run_tui
         from console.sandbox.fake_functions import FakeFunctions
+        from console.sandbox.fake_stripe import FakeStripe
         from console.settings import Settings
 
         # The provisioning functions' stand-in: retried orders really get a server.
         functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))
+        payments = FakeStripe(f"sk_test_{secrets.token_hex(12)}", dsn=dsn)
         functions.start()
-        say(f"provisioning functions (loopback fake) on {functions.url}")
+        payments.start()
+        say(f"loopback fakes: provisioning functions on {functions.url}, Stripe on {payments.url}")
         try:
             settings = Settings.isolated(
                 DATABASE_URL=dsn,
                 PROVISIONER_URL=functions.url,
                 OPSCONSOLE_PROVISIONER_KEY=functions.service_key,
+                STRIPE_SECRET_KEY=payments.secret_key,
+                OPSCONSOLE_STRIPE_API_BASE=payments.url,
                 environment={"name": "demo", "colour": "green"},
                 operators={getpass.getuser(): {"role": "admin"}},
             ).resolved()
             run_tui(settings, read_only=read_only, dry_run=False)
         finally:
             functions.stop()
+            payments.stop()
         return 0
     finally:
         with contextlib.suppress(Exception):

@@ -6,88 +6,46 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import uuid
 from collections import Counter
 
 import asyncpg
 from aiohttp import web
 
+from console.sandbox.loopback import LoopbackServer
+
 LIVE = ("paid", "provisioning", "installing", "provisioned", "active")
 
 
-class FakeFunctions:
+class FakeFunctions(LoopbackServer):
     """`fail_next(kind)` queues one failure: 'no_nodes' or '422'. A user without a panel
     account always fails with "External account not found", as the real function does."""
 
+    name = "fake-functions"
+
     def __init__(self, dsn: str, service_key: str = "fake-service-role-key", provision_delay: float = 2.0):
+        super().__init__()
         self.dsn = dsn
         self.service_key = service_key
         self.provision_delay = provision_delay
         self.calls: Counter[str] = Counter()
         self._failures: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._pool: asyncpg.Pool | None = None
-        self.url = ""
 
     def fail_next(self, kind: str) -> None:
         self._failures.append(kind)
 
-    # -- lifecycle ------------------------------------------------------------------
+    async def setup(self) -> None:
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=2)
 
-    def start(self) -> str:
-        if self._thread:
-            return self.url
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+    async def teardown(self) -> None:
+        if self._pool:
+            await self._pool.close()
 
-        async def boot() -> None:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=2)
-            app = web.Application()
-            app.router.add_route("OPTIONS", "/{name}", self._options)
-            app.router.add_post("/servers-provision", self._provision)
-            app.router.add_post("/create-pterodactyl-user", self._panel_user)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]
-            self.url = f"http://127.0.0.1:{port}"
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(boot())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-functions", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.url
-
-    def stop(self) -> None:
-        if not self._thread or not self._loop:
-            return
-
-        async def shutdown() -> None:
-            if self._runner:
-                await self._runner.cleanup()
-            if self._pool:
-                await self._pool.close()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._thread = None
-
-    def __enter__(self) -> FakeFunctions:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("OPTIONS", "/{name}", self._options)
+        app.router.add_post("/servers-provision", self._provision)
+        app.router.add_post("/create-pterodactyl-user", self._panel_user)
 
     # -- handlers -------------------------------------------------------------------
 
