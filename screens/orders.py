@@ -224,6 +224,12 @@ class OrdersScreen(AreaScreen):
             table.add_row(*order_row(order, order.id in self.marked), key=order.id)
         if keep is not None and keep in {o.id for o in page.orders}:
             table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=False)
+        elif page.orders:  # the order left this view: act on what the cursor shows, nothing else
+            table.move_cursor(row=0, animate=False)
+            self.selected = page.orders[0].id
+            self._load_detail(self.selected)
+        else:
+            self.selected = None
         n = len(self.cursors)
         paging = f" · page {n}" + (" · ] next" if page.more else "") + (" · [ prev" if n > 1 else "")
         marked = f" · {len(self.marked)} marked" if self.marked else ""

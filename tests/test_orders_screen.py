@@ -203,3 +203,17 @@ async def test_dry_run_retry_changes_neither_the_database_nor_the_function(seede
         assert await conn.fetchval("SELECT status FROM orders WHERE id = $1::uuid", order) == "paid"
     finally:
         await conn.close()
+
+
+async def test_switching_views_never_leaves_an_action_aimed_at_a_hidden_order(seeded_db, functions):
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(DataTable)
+        second = table.coordinate_to_cell_key((1, 0)).row_key.value
+        await _select(pilot, screen, second)
+        before = screen.current_page
+        await pilot.press("e")  # the errors view does not hold that stuck order
+        await wait_until(pilot, lambda: screen.current_page is not before)
+        shown = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        assert screen.selected == shown != second
