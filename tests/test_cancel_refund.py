@@ -94,3 +94,24 @@ def test_refund_amounts_typed_by_an_operator():
     for bad in ("ten", "-5", "1.234"):
         with pytest.raises(ValueError):
             parse_refund(bad)
+
+
+async def test_cancel_can_delete_the_panel_server_too(seeded_db, stripe_fake):
+    from console.sandbox.fake_panel import FakePanel
+    from services.panel import PanelService
+
+    order = await _active_order(seeded_db)
+    conn = await asyncpg.connect(seeded_db)
+    server_id = await conn.fetchval(
+        "SELECT pterodactyl_server_id FROM orders WHERE id = $1::uuid", order["id"]
+    )
+    await conn.close()
+    with FakePanel("ptla_test") as panel:
+        runbook = book(seeded_db, stripe_fake)
+        runbook.services.panel = PanelService(panel.url, "ptla_test")
+        plan = await runbook.plan(CANCEL, order["id"], {"delete_server": True})
+        assert f"DELETE {panel.url}/api/application/servers/{server_id}" in "\n".join(plan.preview.calls)
+        assert "ptla_test" not in "\n".join(plan.preview.calls)
+        outcome = await runbook.execute(CANCEL, order["id"], {"delete_server": True})
+        assert outcome.ok and outcome.detail["server_deleted"] == server_id
+        assert int(server_id) in panel.deleted

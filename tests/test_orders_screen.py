@@ -217,3 +217,31 @@ async def test_switching_views_never_leaves_an_action_aimed_at_a_hidden_order(se
         await wait_until(pilot, lambda: screen.current_page is not before)
         shown = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         assert screen.selected == shown != second
+
+
+@pytest.mark.parametrize(("kind", "error", "hint"), [
+    ("no_nodes", "No available nodes", "capacity"),
+    ("422", "Failed to create server: 422", "plan"),
+])  # fmt: skip
+async def test_each_known_provisioning_failure_leads_somewhere(seeded_db, functions, kind, error, hint):
+    from services.order_actions import RETRY
+
+    order = await _stuck_with_account(seeded_db)
+    functions.fail_next(kind)
+    outcome = await _book(seeded_db, functions, "alice", "c1").execute(RETRY, order)
+    assert outcome.status == "failed" and error in outcome.message and outcome.hint == hint
+
+
+async def test_another_consoles_running_action_shows_live(seeded_db, functions):
+    from services.audit import AuditService
+
+    order = await _stuck_with_account(seeded_db)
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        audit = AuditService(app.services.postgres)
+        await audit.claim("retry_provisioning", order, "alice", "another-console")
+        claims = screen.query_one("#claims")
+        await wait_until(pilot, lambda: f"alice is retrying order {order[:8]}" in text_of(claims), timeout=10)
+        await audit.release("retry_provisioning", order, "another-console")
+        await wait_until(pilot, lambda: "alice" not in text_of(claims), timeout=10)

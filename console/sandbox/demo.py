@@ -101,15 +101,18 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
         from console.main import run_tui
         from console.sandbox.fake_functions import FakeFunctions
+        from console.sandbox.fake_panel import FakePanel
         from console.sandbox.fake_stripe import FakeStripe
         from console.settings import Settings
 
         # The provisioning functions' stand-in: retried orders really get a server.
         functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))
         payments = FakeStripe(f"sk_test_{secrets.token_hex(12)}", dsn=dsn)
+        panel = FakePanel(f"ptla_{secrets.token_hex(12)}")
         functions.start()
         payments.start()
-        say(f"loopback fakes: provisioning functions on {functions.url}, Stripe on {payments.url}")
+        panel.start()
+        say(f"loopback fakes: functions {functions.url}, Stripe {payments.url}, panel {panel.url}")
         try:
             settings = Settings.isolated(
                 DATABASE_URL=dsn,
@@ -117,6 +120,8 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
                 OPSCONSOLE_PROVISIONER_KEY=functions.service_key,
                 STRIPE_SECRET_KEY=payments.secret_key,
                 OPSCONSOLE_STRIPE_API_BASE=payments.url,
+                PANEL_URL=panel.url,
+                PTERO_APP_KEY=panel.app_key,
                 environment={"name": "demo", "colour": "green"},
                 operators={getpass.getuser(): {"role": "admin"}},
             ).resolved()
@@ -124,6 +129,7 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         finally:
             functions.stop()
             payments.stop()
+            panel.stop()
         return 0
     finally:
         with contextlib.suppress(Exception):
