@@ -133,6 +133,10 @@ class AreaScreen(Screen):
         self.run_worker(poller.run(), group=f"poll-{name}", exit_on_error=False, exclusive=False)
         return poller
 
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """(name, help, callback) entries this screen adds to the command palette."""
+        return []
+
     def action_refresh_now(self) -> None:
         for poller in self._pollers:
             poller.trigger()

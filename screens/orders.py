@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from rich.markup import escape
 from rich.text import Text
@@ -124,7 +126,10 @@ class OrdersScreen(AreaScreen):
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", show=False),
         Binding("space", "mark", "Mark", show=False),
         Binding("dollar_sign", "stripe", "Stripe state", key_display="$", show=False),
-        *(Binding(a.key, f"act('{a.name}')", a.title) for a in ORDER_ACTIONS),
+        *(
+            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
+            for a in ORDER_ACTIONS
+        ),
     ]
 
     class PageLoaded(Message):
@@ -322,6 +327,15 @@ class OrdersScreen(AreaScreen):
         ctx = self.shell.context
         actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
         return Runbook(self.shell.services, actor)
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        if self.shell.context.read_only:
+            return []
+        return [
+            (f"{a.title} (selected order)", f"{a.help}; key {a.key}, role {a.role}",
+             partial(self.action_act, a.name))
+            for a in ORDER_ACTIONS
+        ]  # fmt: skip
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and self.shell.context.read_only:

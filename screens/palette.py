@@ -25,6 +25,7 @@ class AreaCommands(Provider):
             commands.append(
                 ("Refresh now", "Poll every source of this screen now (r)", screen.action_refresh_now)
             )
+            commands.extend(screen.palette_commands())
         commands.append(("Help: keys", "Every key of this screen (?)", partial(app.run_action, "help")))
         commands.append(("Quit", "Leave opsconsole (asks first)", partial(app.run_action, "quit")))
         return commands

@@ -245,3 +245,72 @@ async def test_another_consoles_running_action_shows_live(seeded_db, functions):
         await wait_until(pilot, lambda: f"alice is retrying order {order[:8]}" in text_of(claims), timeout=10)
         await audit.release("retry_provisioning", order, "another-console")
         await wait_until(pilot, lambda: "alice" not in text_of(claims), timeout=10)
+
+
+async def test_actions_are_in_help_and_the_palette_from_their_declaration(seeded_db, functions):
+    from screens.help import help_lines
+
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        text = help_lines(screen).plain
+        assert "Retry provisioning: POST servers-provision" in text and "(role: support)" in text
+        names = [name for name, _help, _cb in screen.palette_commands()]
+        assert names == ["Retry provisioning (selected order)", "Sync panel account (selected order)",
+                         "Cancel and refund (selected order)"]  # fmt: skip
+
+
+async def test_bulk_retry_marks_several_and_reports_each(seeded_db, functions):
+    from screens.confirm import ConfirmScreen
+
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(DataTable)
+        ids = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(3)]
+        for order in ids:
+            await _select(pilot, screen, order)
+            await pilot.press("space")
+        assert screen.marked == set(ids)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert all(o in app.screen.question for o in ids)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any("bulk retry done" in str(n.message) for n in app._notifications),
+                         timeout=60)  # fmt: skip
+        summary = next(str(n.message) for n in app._notifications if "bulk retry done" in str(n.message))
+    assert sum(functions.calls[o] for o in ids) == 3
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        outcomes = await conn.fetch("SELECT target FROM ops.audit_log WHERE phase = 'outcome'")
+    finally:
+        await conn.close()
+    assert sorted(r["target"] for r in outcomes) == sorted(ids)
+    assert summary.startswith("bulk retry done: ")
+
+
+def test_orders_retry_on_the_command_line(seeded_db, functions):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    order = asyncio.run(_stuck_with_account(seeded_db))
+    env = {**os.environ, "DATABASE_URL": seeded_db, "PROVISIONER_URL": functions.url,
+           "OPSCONSOLE_PROVISIONER_KEY": KEY, "XDG_CONFIG_HOME": "/nonexistent"}  # fmt: skip
+    viewer = subprocess.run([sys.executable, "-m", "console", "orders", "retry", order, "--yes"],
+                            capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert viewer.returncode == 1 and "needs the support role" in viewer.stdout  # unknown OS user: viewer
+    assert functions.calls[order] == 0
+    import getpass
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(f'[operators]\n{getpass.getuser()} = "support"\n')
+    command = [sys.executable, "-m", "console", "orders", "retry", order, "--yes", "--config", f.name]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90)
+    os.unlink(f.name)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("ok: provisioned: server")
+    assert KEY not in run.stdout + run.stderr
+    assert functions.calls[order] == 1
