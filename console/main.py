@@ -15,7 +15,24 @@ if TYPE_CHECKING:
 TUI_FLAGS = ("--read-only", "--dry-run")
 
 
+class NoTerminal(SystemExit):
+    """The TUI was started without a terminal to read keys from."""
+
+
+def require_terminal() -> None:
+    """Exit 2 with a pointer to the headless commands when stdin is not a terminal: with no
+    keys to read the app could neither be used nor quit, and would only burn CPU."""
+    if not sys.stdin.isatty():
+        print(
+            "opsconsole: the console needs a terminal (stdin is not one); "
+            "for scripts use the headless commands, e.g. `opsconsole orders --json`",
+            file=sys.stderr,
+        )
+        raise NoTerminal(2)
+
+
 def run_tui(settings: Resolved, *, read_only: bool, dry_run: bool) -> None:
+    require_terminal()
     from console.app import OpsConsole
     from console.wiring import build_services
     from screens.base import ShellContext

@@ -31,16 +31,17 @@ def parse_filter(text: str) -> AuditFilter:
 
 
 def audit_row(row: AuditRow) -> tuple:
-    """One table row: id, time, operator (role), action, target, phase/outcome, ms, error."""
+    """One table row: id, time, operator (role), action, intent/outcome, ms, target, error
+    (the outcome before the long target id, so it stays on screen at 80 columns)."""
     outcome = row.outcome or "intent"
     return (
         str(row.id),
         row.at.strftime("%Y-%m-%d %H:%M:%S"),
         f"{row.operator} ({row.role})",
         row.action,
-        row.target,
         Text(outcome, style=OUTCOME_STYLE.get(outcome, "dim")),
         "" if row.duration_ms is None else f"{row.duration_ms:,}",
+        row.target,
         row.error or "",
     )
 
@@ -82,7 +83,7 @@ class AuditScreen(AreaScreen):
         self.before: list[int | None] = [None]
         self.rows: list[AuditRow] | None = None
         table = self.query_one(DataTable)
-        for name in ("id", "at", "who", "action", "target", "outcome", "ms", "error"):
+        for name in ("id", "at", "who", "action", "outcome", "ms", "target", "error"):
             table.add_column(name, key=name)
         self._audit = AuditService(self.shell.services.postgres)
         self._poller = self.poll("log", self._fetch, lambda rows: self.post_message(self.Loaded(rows)))

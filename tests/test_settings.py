@@ -151,3 +151,14 @@ def test_resolved_settings_never_show_their_secrets():
     again = type(resolved).from_json(resolved.to_json())
     assert again.plain("postgres_dsn") == "postgresql://u:hunter2@db/x"
     assert again == resolved
+
+
+def test_without_a_terminal_the_console_says_what_to_use_instead(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "console"], stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True, env=env, timeout=60)  # fmt: skip
+    assert run.returncode == 2
+    assert "needs a terminal" in run.stderr and "opsconsole orders --json" in run.stderr
