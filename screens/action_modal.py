@@ -118,3 +118,29 @@ class SecretScreen(ModalScreen[None]):
         self._secret = ""
         self.query_one("#secret", Static).update("")
         self.dismiss(None)
+
+
+class InfoScreen(ModalScreen[None]):
+    """A read-only panel an action's failure leads to (node capacity, plan details)."""
+
+    DEFAULT_CSS = """
+    InfoScreen { align: center middle; }
+    InfoScreen > Vertical { width: 90; max-width: 96%; height: auto; max-height: 90%;
+        border: thick $accent; padding: 0 1; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, title: str, body: str):
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]{escape(self.title_text)}[/b]")
+            with VerticalScroll():
+                yield Static(self.body, id="info-body")
+            yield Static("Enter / Esc closes", classes="muted")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

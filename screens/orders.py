@@ -20,7 +20,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from screens.action_modal import ActionConfirmScreen, SecretScreen
+from screens.action_modal import ActionConfirmScreen, InfoScreen, SecretScreen
 from screens.base import AreaScreen, DataShown
 from screens.overview import STATUS_STYLE
 from screens.widgets import Panel, ShellHeader, Tile
@@ -399,7 +399,40 @@ class OrdersScreen(AreaScreen):
                 SecretScreen(f"Panel password for user {target} — give it to the customer", outcome.secret)
             )
         self._reload()
+        if outcome.status == "failed" and outcome.hint:
+            await self._follow_hint(outcome.hint, target)
         return outcome
+
+    async def _follow_hint(self, hint: str, order_id: str) -> None:
+        """Where each of the runbooks' three provisioning errors leads."""
+        orders = self.shell.services.orders
+        try:
+            if hint == "capacity":
+                rows = await orders.node_room()
+                lines = [f"{'node':<16} {'enabled':<8} {'used':>6} {'room':>6}  of max (headroom)"]
+                for n in rows:
+                    enabled = "yes" if n.enabled else "no"
+                    line = (
+                        f"{n.name:<16} {enabled:<8} {n.used_ram_gb:>4} GB {n.available_ram_gb:>4} GB  "
+                        f"{n.max_ram_gb} GB ({n.reserved_headroom_gb} GB)"
+                    )
+                    lines.append(line if n.enabled else f"[dim]{line}[/dim]")
+                await self.app.push_screen_wait(
+                    InfoScreen("No available nodes: node capacity", "\n".join(lines))
+                )
+            elif hint == "plan":
+                d = await orders.detail(order_id)
+                if d is not None:
+                    body = (f"plan {d.plan_id} ({d.plan_name}): game {d.game}, {d.ram_gb} GB RAM, "
+                            f"panel egg {d.egg_id}\nThe panel answered 422: check that egg {d.egg_id} exists "
+                            "for this game and its variables are complete.")  # fmt: skip
+                    await self.app.push_screen_wait(InfoScreen("Failed to create server: 422", body))
+            elif hint == "panel_sync":
+                d = await orders.detail(order_id)
+                if d is not None and not d.has_panel_account:
+                    self._start(SYNC_PANEL, order_id)  # offered: its own preview and confirmation
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error")
 
     @work(group="action", exit_on_error=False)
     async def _bulk_retry(self, order_ids: list[str]) -> None:

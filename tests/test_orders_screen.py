@@ -106,6 +106,27 @@ async def test_a_failed_retry_says_where_to_look(seeded_db, functions):
         )
         note = next(n for n in app._notifications if "External account not found" in str(n.message))
         assert "Sync panel account" in str(note.message)
+        # ...and the sync is offered at once, with its own preview and confirmation.
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        assert app.screen.plan.action.name == "sync_panel_account"
+
+
+async def test_no_available_nodes_leads_to_node_capacity(seeded_db, functions):
+    from screens.action_modal import InfoScreen
+
+    order = await _stuck_with_account(seeded_db)
+    functions.fail_next("no_nodes")
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await _select(pilot, screen, order)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, InfoScreen), timeout=10)
+        body = text_of(app.screen.query_one("#info-body"))
+        assert "hel1-node-02" in body  # the empty node is listed, unlike in the runbook's query
+        assert "fsn1-node-03" in body and "no" in body
 
 
 async def test_panel_sync_shows_the_password_once_and_records_it_nowhere(seeded_db, functions, caplog):
