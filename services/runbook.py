@@ -5,6 +5,7 @@ precondition re-checked just before the change, the call, verification, the outc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -217,7 +218,21 @@ class Runbook:
         if claim is None:
             return await self._close(intent, finish("busy", await self.busy(action, target) or "busy"))
         try:
-            return await self._close(intent, await self._run(action, target, params, progress, finish))
+            try:
+                outcome = await self._run(action, target, params, progress, finish)
+            except asyncio.CancelledError:
+                # The console closed mid-action: the outcome is unknown, and the log says so.
+                await asyncio.shield(
+                    self._close(
+                        intent,
+                        finish(
+                            "failed",
+                            "interrupted: the console closed before the action finished; check its target",
+                        ),
+                    )
+                )
+                raise
+            return await self._close(intent, outcome)
         finally:
             with contextlib.suppress(ServiceError):
                 await self.audit.release(action.name, target, self.actor.console_id)

@@ -156,3 +156,20 @@ async def test_verify_names_the_first_row_whose_hash_breaks(seeded_db):
         await conn.close()
     report = await AuditService(book.services.postgres).verify()
     assert not report.ok and report.broken_id == 2 and "content" in report.reason
+
+
+async def test_an_action_interrupted_by_the_console_closing_is_audited(seeded_db):
+    order = await _stuck_order(seeded_db)
+    book = runbook(seeded_db)
+    task = asyncio.create_task(book.execute(TEST_ACTION, order))
+    for _ in range(500):  # until the slow call is under way
+        if CALLS:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    rows = await AuditService(book.services.postgres).page(AuditFilter(target=order))
+    assert rows[0].phase == "outcome" and rows[0].outcome == "failed" and "interrupted" in rows[0].error
+    assert await _status(seeded_db, order) == "paid"  # the transaction was rolled back
+    assert await AuditService(book.services.postgres).holder("test_cancel", order) is None
