@@ -41,7 +41,7 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
 
     @property
     def typed(self) -> bool:
-        return self.plan.action.confirmation is Confirmation.TYPED
+        return self.plan.confirmation is Confirmation.TYPED
 
     def compose(self) -> ComposeResult:
         plan = self.plan
@@ -84,9 +84,14 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
         if self.plan.refusal:
             return
         if self.typed and self.query_one("#typed", Input).value.strip() != self.plan.target:
-            self.notify(f"type the {self.plan.action.target_kind} id exactly to confirm", severity="warning")
+            kind = self.plan.action.target_kind
+            self.notify(f"type the {kind} {'id' if kind == 'order' else 'name'} exactly to confirm",
+                        severity="warning")  # fmt: skip
             return
-        self.dismiss(self._params())
+        params = self._params()
+        if self.typed:
+            params["confirm"] = self.plan.target  # what the operator typed: the engine checks it
+        self.dismiss(params)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -143,4 +148,41 @@ class InfoScreen(ModalScreen[None]):
             yield Static("Enter / Esc closes", classes="muted")
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class AskScreen(ModalScreen[str | None]):
+    """Asks for one value (replicas, a namespace); dismisses with the text, or None on Esc.
+    `choices`, when given, are listed above the input as what may be typed."""
+
+    DEFAULT_CSS = """
+    AskScreen { align: center middle; }
+    AskScreen > Vertical { width: 70; max-width: 96%; height: auto; border: thick $accent;
+        padding: 0 1; background: $surface; }
+    AskScreen .muted { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", *, choices: list[str] | None = None):
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.choices = choices or []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(escape(self.question))
+            if self.choices:
+                yield Static(escape("\n".join(f"  {c}" for c in self.choices)), classes="muted")
+            yield Input(value=self.value, id="answer")
+            yield Static("Enter answers · Esc cancels", classes="muted")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

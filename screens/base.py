@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -19,6 +21,7 @@ from services.polling import Poller
 if TYPE_CHECKING:
     from services.bundle import Services
     from services.health import BackendStatus
+    from services.runbook import Action, Outcome, Runbook
 
 T = TypeVar("T")
 
@@ -99,6 +102,8 @@ class AreaScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._pollers: list[Poller[Any]] = []
+        # Who "this console" is for claims: other consoles see and respect its actions.
+        self.console_id = f"tui-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     @property
     def shell(self) -> ShellApp:
@@ -136,6 +141,45 @@ class AreaScreen(Screen):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         """(name, help, callback) entries this screen adds to the command palette."""
         return []
+
+    def runbook(self) -> Runbook:
+        """The runbook engine acting as this console's operator."""
+        from services.runbook import Actor, Runbook
+
+        ctx = self.shell.context
+        actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
+        return Runbook(self.shell.services, actor)
+
+    async def confirm_and_run(
+        self, action: Action, target: str, params: dict[str, Any] | None = None
+    ) -> Outcome | None:
+        """Preview `action`, ask the operator (y/n, or the target typed when destructive),
+        run it and say how it went. None when the operator declined or it could not be
+        planned. Call from a worker."""
+        from screens.action_modal import ActionConfirmScreen
+
+        book = self.runbook()
+        params = dict(params or {})
+        try:
+            plan = await book.plan(action, target, params)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", title=action.title)
+            return None
+        answer = await self.app.push_screen_wait(ActionConfirmScreen(plan, dry_run=book.actor.dry_run))
+        if answer is None:
+            return None
+        params.update(answer)
+        self.notify(f"{action.title}: {target}…", timeout=2)
+        try:
+            outcome = await book.execute(action, target, params)
+        except ServiceError as exc:
+            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
+            return None
+        severity = "information" if outcome.status in ("ok", "dry-run") else "error"
+        self.notify(outcome.message, title=f"{action.title}: {outcome.status}", severity=severity, timeout=8)
+        for poller in self._pollers:
+            poller.trigger()
+        return outcome
 
     def action_refresh_now(self) -> None:
         for poller in self._pollers:

@@ -4,8 +4,6 @@ consoles, and the order runbook actions (retry, panel sync, cancel and refund, b
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +26,7 @@ from services.audit import AuditFilter, AuditRow, AuditService, Claim
 from services.errors import ServiceError
 from services.order_actions import CANCEL, HINT_TEXT, ORDER_ACTIONS, RETRY, SYNC_PANEL, parse_refund
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
-from services.runbook import Action, Actor, Outcome, Runbook, short_id
+from services.runbook import Action, Outcome, Runbook, short_id
 
 VIEW_TITLES = {"stuck": "Stuck > 10 min", "errors": "Errors", "recent": "All orders", "search": "Search"}
 COLUMNS = ("", "order", "status", "waiting / created", "server", "customer")
@@ -175,7 +173,6 @@ class OrdersScreen(AreaScreen):
         self.selected: str | None = None
         self.claims: list[Claim] = []
         self._detail_timer = None
-        self.console_id = f"tui-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         table = self.query_one(DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name or "mark")
@@ -323,11 +320,6 @@ class OrdersScreen(AreaScreen):
 
     # -- actions ------------------------------------------------------------------------
 
-    def _runbook(self) -> Runbook:
-        ctx = self.shell.context
-        actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
-        return Runbook(self.shell.services, actor)
-
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         if self.shell.context.read_only:
             return []
@@ -354,7 +346,7 @@ class OrdersScreen(AreaScreen):
 
     @work(group="action", exit_on_error=False)
     async def _start(self, action: Action, order_id: str) -> None:
-        book = self._runbook()
+        book = self.runbook()
         try:
             target = order_id
             if action is SYNC_PANEL:
@@ -381,6 +373,7 @@ class OrdersScreen(AreaScreen):
                 self.notify(str(exc), severity="error", title="Nothing was done")
                 return
             params["delete_server"] = answer.get("delete_server", "").strip().lower() in ("y", "yes")
+            params["confirm"] = answer.get("confirm", "")
         await self._execute(book, action, target, params)
 
     async def _execute(self, book: Runbook, action: Action, target: str, params: dict) -> Outcome:
@@ -408,18 +401,10 @@ class OrdersScreen(AreaScreen):
         orders = self.shell.services.orders
         try:
             if hint == "capacity":
-                rows = await orders.node_room()
-                lines = [f"{'node':<16} {'enabled':<8} {'used':>6} {'room':>6}  of max (headroom)"]
-                for n in rows:
-                    enabled = "yes" if n.enabled else "no"
-                    line = (
-                        f"{n.name:<16} {enabled:<8} {n.used_ram_gb:>4} GB {n.available_ram_gb:>4} GB  "
-                        f"{n.max_ram_gb} GB ({n.reserved_headroom_gb} GB)"
-                    )
-                    lines.append(line if n.enabled else f"[dim]{line}[/dim]")
-                await self.app.push_screen_wait(
-                    InfoScreen("No available nodes: node capacity", "\n".join(lines))
-                )
+                # The nodes area answers it: every node (empty ones too) and what still fits.
+                self.app.switch_mode("nodes")
+                self.app.notify("No available nodes: here is every node's room and what still fits",
+                                title="Node capacity", timeout=8)  # fmt: skip
             elif hint == "plan":
                 d = await orders.detail(order_id)
                 if d is not None:
@@ -442,7 +427,7 @@ class OrdersScreen(AreaScreen):
         question = f"Retry provisioning for {len(order_ids)} orders?\n{listing}"
         if not await self.app.push_screen_wait(ConfirmScreen(question)):
             return
-        book = self._runbook()
+        book = self.runbook()
         results: dict[str, int] = {}
         for n, order_id in enumerate(order_ids, start=1):
             self.notify(f"bulk retry {n}/{len(order_ids)}: {short_id(order_id)}", timeout=1.5)

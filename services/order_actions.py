@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.payments import idempotency_key
-from services.postgres import named_queries
+from services.postgres import named_queries, query_text
 from services.provisioner import PANEL_USER, PROVISION
 from services.runbook import Action, ActionEnv, ActionFailed, Confirmation, Preview, Progress, Result
 
@@ -34,13 +34,6 @@ def hint_for(error: str | None) -> str | None:
         if error and known in error:
             return hint
     return None
-
-
-def _sql(name: str, **params: Any) -> str:
-    """A named query's SQL with its parameters, as the preview shows it."""
-    text = getattr(named_queries(), name).sql.strip()
-    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return f"{text}\n-- with {args}"
 
 
 async def _order_row(conn, order_id: str):
@@ -228,7 +221,7 @@ async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
     if refund:
         key = idempotency_key("refund", target, refund)
         calls.append(f"POST /v1/refunds payment_intent={pi} amount={refund}\nIdempotency-Key: {key}")
-    calls.append(_sql("set_order_canceled", id=target))
+    calls.append(query_text("set_order_canceled", id=target))
     if params.get("delete_server") and detail and detail.pterodactyl_server_id:
         calls.append(env.services.panel.delete_call_text(detail.pterodactyl_server_id))
         warnings.append(f"server {detail.pterodactyl_server_id} and its files are deleted from the panel")

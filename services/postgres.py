@@ -109,6 +109,12 @@ def named_queries() -> aiosql.queries.Queries:
     return _queries
 
 
+def query_text(query: str, **params: Any) -> str:
+    """A named query's SQL with its parameters, as action previews show it."""
+    text = getattr(named_queries(), query).sql.strip()
+    return f"{text}\n-- with " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
 class PostgresService:
     """The console's Postgres: pools are created lazily, so a server that is down at start
     costs nothing until the first call, which then fails with an Unreachable."""

@@ -126,10 +126,18 @@ class Action:
     in_transaction: bool = False
     audit_params: tuple[str, ...] = ()  # which params are recorded (never secrets)
     verb: str = ""  # "retrying" in "alice is retrying order 8f3c..."
+    # Destructive only for some params (scaling to 0): those need the typed confirmation.
+    typed_when: Callable[[Mapping[str, Any]], bool] | None = None
 
     @property
     def doing(self) -> str:
         return self.verb or self.title.lower()
+
+    def confirmation_for(self, params: Mapping[str, Any]) -> Confirmation:
+        """y/n, or the typed target when the action (or these params) is destructive."""
+        if self.confirmation is Confirmation.TYPED or (self.typed_when and self.typed_when(params)):
+            return Confirmation.TYPED
+        return Confirmation.YES_NO
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,7 @@ class Plan:
     target: str
     preview: Preview
     refusal: str | None  # why it cannot run now (role, read-only, precondition, claim)
+    confirmation: Confirmation = Confirmation.YES_NO
 
 
 def short_id(target: str) -> str:
@@ -186,7 +195,7 @@ class Runbook:
         if refusal is None:
             async with self.services.postgres.connection() as conn, _rolled_back(conn):
                 refusal = await action.check(self.env, conn, target, params)
-        return Plan(action, target, preview, refusal)
+        return Plan(action, target, preview, refusal, action.confirmation_for(params))
 
     async def execute(
         self,
@@ -195,7 +204,8 @@ class Runbook:
         params: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> Outcome:
-        """Run `action` on `target` with every safeguard; never raises for the action's own
+        """Run `action` on `target` with every safeguard (a destructive one only with
+        params["confirm"] equal to the target, as the operator typed it); never raises for the action's own
         failures (they come back as an Outcome), only when the audit log cannot be written."""
         params = params or {}
         progress = progress or (lambda _m: None)
@@ -212,6 +222,10 @@ class Runbook:
             )  # fmt: skip
 
         refusal = self.forbidden(action)
+        if refusal is None and action.confirmation_for(params) is Confirmation.TYPED:
+            if str(params.get("confirm", "")).strip() != target:
+                what = "id" if action.target_kind == "order" else "name"
+                refusal = f"not confirmed: type the {action.target_kind} {what} {target} to confirm"
         if refusal:
             return await self._close(intent, finish("refused", refusal))
         claim = await self.audit.claim(action.name, target, self.actor.operator, self.actor.console_id)
