@@ -31,11 +31,15 @@ AREAS: tuple[Area, ...] = (
         "stuck, failed and recent orders; retry, panel sync, cancel and refund",
     ),
     Area(
-        "audit", "Audit", "3", "screens.audit:AuditScreen",
+        "nodes", "Nodes", "3", "screens.nodes:NodesScreen",
+        "game-node capacity and headroom forecast; cluster, pods, Agones fleets; scaling runbooks",
+    ),
+    Area(
+        "audit", "Audit", "8", "screens.audit:AuditScreen",
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),
     Area(
-        "backends", "Backends", "4", "screens.backends:BackendsScreen",
+        "backends", "Backends", "9", "screens.backends:BackendsScreen",
         "every backend's state, version and last error",
     ),
 )  # fmt: skip

@@ -213,47 +213,223 @@ def orders_list(
     typer.echo(f"{len(page.orders)} orders ({view})" + (", more not shown" if page.more else ""))
 
 
-@orders_cli.command("retry")
-def orders_retry(
-    ctx: typer.Context,
-    order_id: Annotated[str, typer.Argument(help="The order to provision again.")],
-    config: ConfigOption = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Confirm without asking.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Preview and check; change nothing.")] = False,
-) -> None:
-    """Retry provisioning of one order: the same action, role check and audit as the TUI."""
+def _run_action(ctx, config, action, target: str, params: dict, *, yes: bool, dry_run: bool) -> None:
+    """Preview `action`, ask (unless --yes), run it with the same role check, claim and
+    audit as the TUI, print the outcome; exits 0 only when it went through."""
     import os
     import uuid
 
-    from services.order_actions import RETRY
-    from services.orders import parse_uuid
-    from services.runbook import Actor, Runbook
+    from services.runbook import Actor, Confirmation, Runbook
 
-    target = parse_uuid(order_id)
-    if target is None:
-        raise fail([f"orders retry: {order_id!r} is not an order id (a uuid)"], 2)
     settings = settings_or_exit(_config(ctx, config))
     actor = Actor(settings.operator, settings.role, f"cli-{os.getpid()}-{uuid.uuid4().hex[:6]}",
                   read_only=settings.read_only, dry_run=dry_run)  # fmt: skip
 
     async def work(services):
         book = Runbook(services, actor)
-        plan = await book.plan(RETRY, target)
+        plan = await book.plan(action, target, params)
         typer.echo(plan.preview.summary)
         for call in plan.preview.calls:
             typer.echo("  " + call.replace("\n", "\n  "))
+        for warning in plan.preview.warnings:
+            typer.echo(f"! {warning}")
         if plan.refusal and not dry_run:
             typer.echo(f"cannot run: {plan.refusal}")
-        if not (yes or dry_run) and not plan.refusal:
-            if not typer.confirm(f"{RETRY.title} for order {target}?"):
+        typed = plan.confirmation is Confirmation.TYPED
+        if typed and params.get("confirm") != target and not plan.refusal:
+            raise fail([f"{action.title} of {target} is destructive: pass --confirm {target}"], 2)
+        if not (yes or dry_run or typed) and not plan.refusal:
+            if not typer.confirm(f"{action.title}: {target}?"):
                 return None
-        return await book.execute(RETRY, target, progress=lambda m: typer.echo(f"… {m}", err=True))
+        return await book.execute(action, target, params, progress=lambda m: typer.echo(f"… {m}", err=True))
 
     outcome = _with_services(settings, work)
     if outcome is None:
         raise fail(["nothing done"], 1)
     typer.echo(f"{outcome.status}: {outcome.message}")
     raise typer.Exit(0 if outcome.status in ("ok", "dry-run") else 1)
+
+
+YesOption = Annotated[bool, typer.Option("--yes", help="Confirm without asking.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Preview and check; change nothing.")]
+
+
+@orders_cli.command("retry")
+def orders_retry(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The order to provision again.")],
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Retry provisioning of one order: the same action, role check and audit as the TUI."""
+    from services.order_actions import RETRY
+    from services.orders import parse_uuid
+
+    target = parse_uuid(order_id)
+    if target is None:
+        raise fail([f"orders retry: {order_id!r} is not an order id (a uuid)"], 2)
+    _run_action(ctx, config, RETRY, target, {}, yes=yes, dry_run=dry_run)
+
+
+nodes_cli = typer.Typer(help="Game nodes: capacity, forecast, enable and disable.", no_args_is_help=False)
+cli.add_typer(nodes_cli, name="nodes")
+kube_cli = typer.Typer(help="Kubernetes and Agones: summary, scale, restart.", no_args_is_help=False)
+cli.add_typer(kube_cli, name="kube")
+
+
+@nodes_cli.callback(invoke_without_command=True)
+def nodes_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per node.")] = False,
+) -> None:
+    """Every game node's RAM and how many more servers of each plan fit on it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from services.nodes import capacity_json
+
+    settings = settings_or_exit(_config(ctx, config))
+    capacity = _with_services(settings, lambda s: s.nodes.capacity())
+    if as_json:
+        typer.echo(json.dumps(capacity_json(capacity), indent=2))
+        return
+    typer.echo(f"{'node':<16} {'state':<9} {'max':>6} {'headroom':>9} {'used':>6} {'free':>6} {'usage':>6}")
+    for n in capacity.nodes:
+        level = capacity.level(n)
+        typer.echo(f"{n.name:<16} {level:<9} {n.max_ram_gb:>4}GB {n.reserved_headroom_gb:>7}GB "
+                   f"{n.used_ram_gb:>4}GB {n.available_ram_gb:>4}GB {n.usage_pct:>5.0f}%")  # fmt: skip
+    typer.echo("\nmore servers that fit (enabled nodes):")
+    for p in capacity.plans:
+        typer.echo(f"  {p.id:<24} {p.ram_gb:>3} GB  {capacity.total_fits(p.id):>4}")
+
+
+@nodes_cli.command("enable")
+def nodes_enable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The node (ptero_nodes.name).")],
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Put a game node back in the pool new orders are placed on."""
+    from services.node_actions import ENABLE_NODE
+
+    _run_action(ctx, config, ENABLE_NODE, name, {}, yes=yes, dry_run=dry_run)
+
+
+@nodes_cli.command("disable")
+def nodes_disable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The node (ptero_nodes.name).")],
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Take a game node out of the pool new orders are placed on (its servers keep running)."""
+    from services.node_actions import DISABLE_NODE
+
+    _run_action(ctx, config, DISABLE_NODE, name, {}, yes=yes, dry_run=dry_run)
+
+
+ContextOption = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (default: current).")
+]
+NamespaceOption = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")
+]
+
+
+@kube_cli.callback(invoke_without_command=True)
+def kube_summary(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cluster summary as JSON.")] = False,
+) -> None:
+    """Cluster nodes, pods, deployments, HPAs, Agones fleets and autoscalers, once."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from services.kube_model import summary_json
+
+    settings = settings_or_exit(_config(ctx, config))
+    summary = _with_services(settings, lambda s: s.kube.summary(context, namespace))
+    data = summary_json(summary)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"context {data['context']} · namespace {data['namespace']}")
+    for n in data["nodes"]:
+        ready = "Ready" if n["ready"] else "NotReady"
+        typer.echo(f"  node {n['name']:<24} {ready:<9} cpu {n['cpu_pct']:>3.0f}% "
+                   f"mem {n['memory_pct']:>3.0f}% {' '.join(n['pressures'])}")  # fmt: skip
+    for d in data["deployments"]:
+        typer.echo(f"  deployment {d['name']:<18} {d['ready']}/{d['desired']} ready")
+    problems = [p for p in data["pods"] if p["reason"] or p["phase"] != "Running"]
+    typer.echo(f"  pods: {len(data['pods'])}, {len(problems)} not running well")
+    for p in problems[:20]:
+        typer.echo(f"    {p['name']:<40} {p['reason'] or p['phase']:<20} restarts {p['restarts']}")
+    for f in data["fleets"]:
+        typer.echo(f"  fleet {f['name']:<18} desired {f['replicas']} · {f['gameservers']}")
+    for kind, error in data["errors"].items():
+        typer.echo(f"  {kind}: {error}", err=True)
+
+
+def _kube_params(namespace: str | None, context: str | None, **extra) -> dict:
+    return {"namespace": namespace or "", "context": context, **extra}
+
+
+@kube_cli.command("scale")
+def kube_scale(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The deployment (or fleet, with --fleet).")],
+    replicas: Annotated[int, typer.Argument(help="How many replicas.", min=0)],
+    config: ConfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    fleet: Annotated[bool, typer.Option("--fleet", help="Scale an Agones fleet.")] = False,
+    confirm: Annotated[str, typer.Option("--confirm", help="The name again: needed to scale to 0.")] = "",
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Scale a deployment or an Agones fleet (to 0 only with --confirm NAME)."""
+    from services.kube_actions import SCALE_DEPLOYMENT, SCALE_FLEET
+
+    settings = settings_or_exit(_config(ctx, config))
+    ns = namespace or _default_namespace(settings, context)
+    params = _kube_params(ns, context, replicas=replicas, confirm=confirm)
+    _run_action(
+        ctx, config, SCALE_FLEET if fleet else SCALE_DEPLOYMENT, name, params, yes=yes, dry_run=dry_run
+    )
+
+
+@kube_cli.command("restart")
+def kube_restart(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The deployment.")],
+    config: ConfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Rollout restart a deployment (the restartedAt patch kubectl uses)."""
+    from services.kube_actions import RESTART_DEPLOYMENT
+
+    settings = settings_or_exit(_config(ctx, config))
+    params = _kube_params(namespace or _default_namespace(settings, context), context)
+    _run_action(ctx, config, RESTART_DEPLOYMENT, name, params, yes=yes, dry_run=dry_run)
+
+
+def _default_namespace(settings: Resolved, context: str | None) -> str:
+    from services.kube import KubeService
+
+    return KubeService(settings.kubeconfig, settings.kube_context).default_namespace(context)
 
 
 @audit_cli.command("verify")

@@ -36,6 +36,7 @@ class Resolved:
     postgres_dsn: Secret | None = None
     postgres_read_dsn: Secret | None = None
     kubeconfig: str | None = None
+    kube_context: str | None = None
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     stripe_secret_key: Secret | None = None

@@ -152,6 +152,7 @@ class Settings(BaseSettings):
     provisioner_url: str | None = Field(None, validation_alias="PROVISIONER_URL")
     provisioner_key: SecretStr | None = _secret("OPSCONSOLE_PROVISIONER_KEY")
     kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
+    kube_context: str | None = Field(None, validation_alias="OPSCONSOLE_KUBE_CONTEXT")
     prometheus_url: str | None = Field(None, validation_alias="PROMETHEUS_URL")
     alertmanager_url: str | None = Field(None, validation_alias="ALERTMANAGER_URL")
     bot_url: str | None = Field(None, validation_alias="OPSCONSOLE_BOT_URL")
@@ -269,7 +270,7 @@ class Settings(BaseSettings):
             environment_name=self.environment_name, environment_colour=self.environment_colour,
             operator=operator, role=role, read_only=self.read_only, refresh=refresh,
             postgres_dsn=secret(self.postgres_dsn()), postgres_read_dsn=secret(self.postgres_read_dsn()),
-            kubeconfig=self.kubeconfig, prometheus_url=self.prometheus_url,
+            kubeconfig=self.kubeconfig, kube_context=self.kube_context, prometheus_url=self.prometheus_url,
             alertmanager_url=self.alertmanager_url, stripe_secret_key=secret(self.stripe_secret_key),
             stripe_api_base=self.stripe_api_base, s3_endpoint=self.s3_endpoint,
             s3_access_key=secret(self.s3_access_key), s3_secret_key=secret(self.s3_secret_key),

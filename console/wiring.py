@@ -7,6 +7,7 @@ from services.bundle import Services
 from services.health import BotHealthService
 from services.kube import KubeService
 from services.metrics import MetricsService
+from services.nodes import NodesService
 from services.orders import OrdersService
 from services.overview import OverviewService
 from services.panel import PanelService
@@ -23,7 +24,7 @@ def build_services(settings: Resolved) -> Services:
     )
     return Services(
         postgres=postgres,
-        kube=KubeService(settings.kubeconfig),
+        kube=KubeService(settings.kubeconfig, settings.kube_context),
         metrics=MetricsService(settings.prometheus_url, settings.alertmanager_url),
         payments=PaymentsService(settings.plain("stripe_secret_key"), settings.stripe_api_base),
         storage=StorageService(
@@ -38,4 +39,5 @@ def build_services(settings: Resolved) -> Services:
         bot=BotHealthService(settings.bot_url),
         overview=OverviewService(postgres),
         orders=OrdersService(postgres),
+        nodes=NodesService(postgres),
     )

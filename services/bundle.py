@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from services.health import BotHealthService, Probe
 from services.kube import KubeService
 from services.metrics import MetricsService
+from services.nodes import NodesService
 from services.orders import OrdersService
 from services.overview import OverviewService
 from services.panel import PanelService
@@ -31,6 +32,7 @@ class Services:
     bot: BotHealthService
     overview: OverviewService
     orders: OrdersService
+    nodes: NodesService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

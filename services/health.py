@@ -87,6 +87,41 @@ class BotHealthService:
             version = str(body.get("version") or body.get("Version") or version)
         return Ping(self.backend, version, rtt, self.base_url)
 
+    async def endpoints(self) -> list[BotEndpoint]:
+        """/health, /ready and /version as the bot answers them now (a 503 from /ready is
+        an answer, not a failure); raises NotConfigured only."""
+        if not self.base_url:
+            raise NotConfigured("bot health URL is not configured (OPSCONSOLE_BOT_URL)")
+        found = []
+        for path in ("/health", "/ready", "/version"):
+            try:
+                status, body, _ = await http_probe(
+                    self.backend, f"AGIS bot {path}", f"{self.base_url}{path}", timeout=self.timeout,
+                    ok_statuses=range(200, 600),
+                )  # fmt: skip
+            except (Unreachable, BackendFailed) as exc:
+                found.append(BotEndpoint(path, False, None, str(exc)))
+                continue
+            found.append(BotEndpoint(path, 200 <= status < 300, status, _short(body)))
+        return found
+
+
+@dataclass(frozen=True)
+class BotEndpoint:
+    """One of the bot's health endpoints as last read: its path, whether it said yes,
+    and what it said (status and the body's short form, or why it did not answer)."""
+
+    path: str
+    ok: bool
+    status: int | None
+    said: str
+
+
+def _short(body: Any) -> str:
+    if isinstance(body, dict):
+        return ", ".join(f"{k}={v}" for k, v in body.items())[:80]
+    return "" if body is None else str(body)[:80]
+
 
 @dataclass(frozen=True)
 class Probe:

@@ -102,16 +102,6 @@ class OrderDetail:
         return self.pterodactyl_user_id is not None
 
 
-@dataclass(frozen=True)
-class NodeRoom:
-    name: str
-    enabled: bool
-    max_ram_gb: int
-    reserved_headroom_gb: int
-    used_ram_gb: int
-    available_ram_gb: int
-
-
 def _order(row) -> Order:
     values = dict(row)
     values["id"] = str(values["id"])
@@ -191,9 +181,3 @@ class OrdersService:
         values["id"] = str(values["id"])
         values["user_id"] = str(values["user_id"])
         return OrderDetail(**values)
-
-    async def node_room(self) -> list[NodeRoom]:
-        """Every node's RAM use and room, empty nodes included (where "No available
-        nodes" leads)."""
-        rows = await self.postgres.run("node_capacity")
-        return [NodeRoom(**{k: v for k, v in dict(r).items() if k != "id"}) for r in rows]

@@ -28,7 +28,7 @@ async def test_the_audit_area_lists_and_filters(empty_db):
     await _record(empty_db)
     app = make_app(empty_db)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
+        await pilot.press("8")
         screen = app.screen
         assert isinstance(screen, AuditScreen)
         table = screen.query_one(DataTable)

@@ -112,7 +112,8 @@ async def test_a_failed_retry_says_where_to_look(seeded_db, functions):
 
 
 async def test_no_available_nodes_leads_to_node_capacity(seeded_db, functions):
-    from screens.action_modal import InfoScreen
+    from screens.nodes import NodesScreen
+    from screens.widgets import LiveTable
 
     order = await _stuck_with_account(seeded_db)
     functions.fail_next("no_nodes")
@@ -123,10 +124,11 @@ async def test_no_available_nodes_leads_to_node_capacity(seeded_db, functions):
         await pilot.press("R")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
         await pilot.press("y")
-        await wait_until(pilot, lambda: isinstance(app.screen, InfoScreen), timeout=10)
-        body = text_of(app.screen.query_one("#info-body"))
-        assert "hel1-node-02" in body  # the empty node is listed, unlike in the runbook's query
-        assert "fsn1-node-03" in body and "no" in body
+        await wait_until(pilot, lambda: isinstance(app.screen, NodesScreen), timeout=10)
+        table = app.screen.query_one("#capacity-table", LiveTable)
+        await wait_until(pilot, lambda: len(table.shown) == 8)
+        assert "hel1-node-02" in table.shown  # the empty node is listed, unlike in the runbook's query
+        assert str(table.shown["fsn1-node-03"][2]) == "disabled"
 
 
 async def test_panel_sync_shows_the_password_once_and_records_it_nowhere(seeded_db, functions, caplog):

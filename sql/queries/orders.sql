@@ -124,16 +124,3 @@ UPDATE orders SET status = 'canceled', updated_at = now() WHERE id = :id::uuid;
 SELECT user_id, pterodactyl_user_id, panel_username, created_at
 FROM external_accounts
 WHERE user_id = :user_id::uuid;
-
--- name: node_capacity()
--- Every node with the RAM its live orders use and what is left (the runbook's capacity
--- query, with the orders' status moved into the join so empty nodes are kept).
-SELECT n.id, n.name, n.enabled, n.max_ram_gb, n.reserved_headroom_gb,
-       coalesce(sum(p.ram_gb), 0)::int AS used_ram_gb,
-       (n.max_ram_gb - n.reserved_headroom_gb - coalesce(sum(p.ram_gb), 0))::int AS available_ram_gb
-FROM ptero_nodes n
-LEFT JOIN orders o ON o.node_id = n.id
-     AND o.status IN ('paid', 'provisioning', 'installing', 'provisioned', 'active')
-LEFT JOIN plans p ON p.id = o.plan_id
-GROUP BY n.id
-ORDER BY n.enabled DESC, available_ram_gb DESC, n.name;

@@ -1,0 +1,577 @@
+"""The nodes area: game-node capacity and the headroom forecast (Postgres), the cluster,
+the bot's pods and deployments with its health endpoints, and Agones fleets (Kubernetes,
+live by watch), with the node and scaling runbook actions and a pod log view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+
+from screens.action_modal import AskScreen
+from screens.base import AreaScreen, DataShown
+from screens.widgets import LiveTable, Panel, ShellHeader
+from services import kube_model as km
+from services.errors import NotConfigured, ServiceError
+from services.health import BotEndpoint
+from services.kube_actions import (
+    KUBE_ACTIONS,
+    RESTART_DEPLOYMENT,
+    SCALE_DEPLOYMENT,
+    SCALE_FLEET,
+    parse_replicas,
+)
+from services.kube_watch import KubeWatch
+from services.node_actions import DISABLE_NODE, ENABLE_NODE, NODE_ACTIONS
+from services.nodes import Capacity, NodeCapacity
+from services.polling import Freshness
+
+LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "disabled": "dim"}
+CAPACITY_COLUMNS = ("node", "location", "state", "max", "headroom", "used", "free", "servers", "usage")
+FORECAST_COLUMNS = ("game", "plan", "RAM", "more that fit", "most on one node")
+CLUSTER_COLUMNS = ("node", "ready", "pressure", "cpu req", "mem req", "pods")
+DEPLOYMENT_COLUMNS = ("deployment", "ready", "updated", "available", "restarted")
+HPA_COLUMNS = ("hpa", "target", "min", "max", "replicas", "cpu now / target")
+POD_COLUMNS = ("pod", "status", "ready", "restarts", "age", "node")
+FLEET_COLUMNS = ("fleet", "desired", "Ready", "Allocated", "Shutdown", "total")
+AUTOSCALER_COLUMNS = ("autoscaler", "fleet", "policy", "buffer", "min", "max", "current → desired")
+GAMESERVER_COLUMNS = ("gameserver", "fleet", "state", "node", "address")
+# Which tables a change of each kind touches.
+KIND_TABLES = {
+    "nodes": ("#cluster-table",),
+    "pods": ("#pods-table", "#cluster-table"),
+    "deployments": ("#deployments-table",),
+    "hpas": ("#hpa-table",),
+    "fleets": ("#fleets-table",),
+    "gameservers": ("#gameservers-table", "#fleets-table"),
+    "fleetautoscalers": ("#autoscalers-table",),
+}
+PANEL_KINDS = {
+    "cluster-panel": ("nodes", "pods"),
+    "workloads-panel": ("deployments", "hpas"),
+    "pods-panel": ("pods",),
+    "fleets-panel": ("fleets", "gameservers", "fleetautoscalers"),
+}
+
+
+def usage_bar(pct: float, level: str, width: int = 12) -> Text:
+    """'███████░░░░░ 62%' coloured by the node's level."""
+    filled = max(0, min(width, round(pct / 100 * width)))
+    text = Text("█" * filled, style=LEVEL_STYLE.get(level, ""))
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {pct:3.0f}%")
+    return text
+
+
+def capacity_row(node: NodeCapacity, level: str) -> tuple:
+    style = LEVEL_STYLE[level]
+    state = "disabled" if not node.enabled else {"critical": "FULL", "warning": "> 80%"}.get(level, "enabled")
+    return (
+        Text(node.name, style="dim" if not node.enabled else ""),
+        node.location or "",
+        Text(state, style=style),
+        f"{node.max_ram_gb} GB",
+        f"{node.reserved_headroom_gb} GB",
+        f"{node.used_ram_gb} GB",
+        Text(f"{node.available_ram_gb} GB", style=style if level != "ok" else ""),
+        str(node.live_servers),
+        usage_bar(node.usage_pct, level),
+    )
+
+
+def forecast_rows(capacity: Capacity) -> dict[str, tuple]:
+    """plan id -> (game, plan, RAM, servers that fit in total, best node and its count)."""
+    rows = {}
+    enabled = [n for n in capacity.nodes if n.enabled]
+    for plan in capacity.plans:
+        total = capacity.total_fits(plan.id)
+        best = max(enabled, key=lambda n: n.fits.get(plan.id, 0), default=None)
+        most = f"{best.name}: {best.fits[plan.id]}" if best and best.fits.get(plan.id) else "—"
+        rows[plan.id] = (
+            plan.game,
+            plan.name,
+            f"{plan.ram_gb} GB",
+            Text(str(total), style="bold red" if total == 0 else ("yellow" if total < 5 else "")),
+            most,
+        )
+    return rows
+
+
+def short_age(created: datetime | None, now: datetime | None = None) -> str:
+    """'45s', '12m', '5h', '3d' like kubectl."""
+    if created is None:
+        return "?"
+    seconds = ((now or datetime.now(UTC)) - created).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(int(seconds), 0)}s"
+
+
+def pod_row(pod: km.Pod, now: datetime | None = None) -> tuple:
+    status = pod.reason or pod.phase
+    style = "bold red" if pod.reason else ("green" if pod.phase == "Running" else "yellow")
+    return (
+        pod.name,
+        Text(status, style=style),
+        pod.ready,
+        Text(str(pod.restarts), style="red" if pod.restarts >= 3 else ""),
+        short_age(pod.created, now),
+        pod.node,
+    )
+
+
+def _pct(value: float, warn: float = 80) -> Text:
+    return Text(f"{value:.0f}%", style="bold red" if value >= 100 else ("yellow" if value >= warn else ""))
+
+
+def node_load_row(load: km.NodeLoad) -> tuple:
+    node = load.node
+    pressure = ", ".join(node.pressures) + (" cordoned" if node.unschedulable else "")
+    return (
+        node.name,
+        Text("Ready" if node.ready else "NotReady", style="green" if node.ready else "bold red"),
+        Text(pressure or "—", style="bold yellow" if pressure else "dim"),
+        _pct(load.cpu_pct),
+        _pct(load.memory_pct),
+        str(load.pods),
+    )
+
+
+def deployment_row(d: km.Deployment) -> tuple:
+    healthy = d.ready >= d.desired
+    style = "green" if healthy and d.desired else ("dim" if d.desired == 0 else "bold red")
+    return (d.name, Text(f"{d.ready}/{d.desired}", style=style), str(d.updated), str(d.available),
+            d.restarted_at or "—")  # fmt: skip
+
+
+def hpa_row(h: km.Hpa) -> tuple:
+    cpu = f"{'?' if h.cpu_now_pct is None else h.cpu_now_pct}% / {h.cpu_target_pct or '?'}%"
+    return (h.name, h.target, str(h.min_replicas), str(h.max_replicas), f"{h.current} → {h.desired}", cpu)
+
+
+def fleet_row(f: km.Fleet, states: dict[str, int]) -> tuple:
+    """The fleet with gameserver counts from the gameservers themselves (Ready, Allocated,
+    Shutdown), which is what players get, whatever the fleet's status says."""
+    return (
+        f.name,
+        str(f.replicas),
+        Text(str(states.get("Ready", 0)), style="green" if states.get("Ready") else "bold red"),
+        str(states.get("Allocated", 0)),
+        str(states.get("Shutdown", 0)),
+        str(sum(states.values())),
+    )
+
+
+def autoscaler_row(a: km.FleetAutoscaler) -> tuple:
+    able = "" if a.able_to_scale else " (cannot scale)"
+    style = "" if a.able_to_scale else "bold red"
+    return (a.name, a.fleet, a.policy, a.buffer, str(a.min_replicas), str(a.max_replicas),
+            Text(f"{a.current} → {a.desired}{able}", style=style))  # fmt: skip
+
+
+def gameserver_row(g: km.GameServer) -> tuple:
+    style = {"Ready": "green", "Allocated": "cyan", "Shutdown": "dim", "Unhealthy": "bold red"}.get(
+        g.state, ""
+    )
+    return (g.name, g.fleet, Text(g.state, style=style), g.node, g.address)
+
+
+def bot_line(endpoints: list[BotEndpoint]) -> str:
+    parts = []
+    for e in endpoints:
+        colour = "green" if e.ok else "red"
+        status = e.status if e.status is not None else "no answer"
+        parts.append(f"[{colour}]{e.path} {status}[/] {escape(e.said)}")
+    return "bot  " + "  ·  ".join(parts)
+
+
+class NodesScreen(AreaScreen):
+    AREA = "nodes"
+    AUTO_FOCUS = "#capacity-table"
+
+    DEFAULT_CSS = """
+    NodesScreen #where { height: 1; color: $text-muted; padding: 0 1; }
+    NodesScreen TabbedContent { height: 1fr; }
+    NodesScreen TabPane { padding: 0; }
+    NodesScreen Panel { height: 1fr; }
+    NodesScreen #capacity-panel { height: auto; max-height: 60%; }
+    NodesScreen #capacity-table { height: auto; max-height: 100%; }
+    NodesScreen #capacity-summary { height: auto; color: $text-muted; }
+    NodesScreen #bot-health { height: auto; }
+    NodesScreen #workloads-panel LiveTable { height: auto; max-height: 50%; }
+    NodesScreen #fleets-top { height: auto; max-height: 50%; }
+    NodesScreen #fleets-top LiveTable { height: auto; width: 1fr; }
+    """
+    BINDINGS = [
+        Binding("c", "tab('capacity')", "Capacity"),
+        Binding("k", "tab('cluster')", "Cluster"),
+        Binding("p", "tab('pods')", "Pods"),
+        Binding("g", "tab('agones')", "Agones"),
+        Binding("x", "switch_context", "Context"),
+        Binding("n", "switch_namespace", "Namespace"),
+        Binding("l", "logs", "Logs", tooltip="the selected pod's last 100 lines, then follow"),
+        *(
+            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
+            for a in (*NODE_ACTIONS, *KUBE_ACTIONS)
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield ShellHeader(self.AREA)
+        yield Static("", id="where")
+        with TabbedContent(initial="capacity"):
+            with TabPane("Capacity", id="capacity"):
+                with Panel(title="Game nodes (new orders are placed on enabled nodes)", id="capacity-panel"):
+                    yield LiveTable(CAPACITY_COLUMNS, id="capacity-table")
+                    yield Static("", id="capacity-summary")
+                with Panel(title="Headroom forecast: more servers that fit, per plan", id="forecast-panel"):
+                    yield LiveTable(FORECAST_COLUMNS, id="forecast-table")
+            with TabPane("Cluster", id="cluster"):
+                with Panel(title="Cluster nodes: requested / allocatable", id="cluster-panel"):
+                    yield LiveTable(CLUSTER_COLUMNS, id="cluster-table")
+                with Panel(title="Deployments and autoscalers", id="workloads-panel"):
+                    yield LiveTable(DEPLOYMENT_COLUMNS, id="deployments-table")
+                    yield Static("", id="bot-health")
+                    yield LiveTable(HPA_COLUMNS, id="hpa-table")
+            with TabPane("Pods", id="pods"), Panel(title="Pods", id="pods-panel"):
+                yield LiveTable(POD_COLUMNS, id="pods-table")
+            with TabPane("Agones", id="agones"), Panel(title="Agones fleets", id="fleets-panel"):
+                with Horizontal(id="fleets-top"):
+                    yield LiveTable(FLEET_COLUMNS, id="fleets-table")
+                    yield LiveTable(AUTOSCALER_COLUMNS, id="autoscalers-table")
+                yield LiveTable(GAMESERVER_COLUMNS, id="gameservers-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        services = self.shell.services
+        self.capacity: Capacity | None = None
+        self.watch: KubeWatch | None = None
+        self.kube_error: str | None = None
+        self._pending: dict[str, set[str] | None] = {}
+        self._visible = True
+        self.context, self.namespace = self._initial_where()
+        self._capacity = self.poll("capacity", services.nodes.capacity, self._show_capacity)
+        if services.bot.configured:
+            self.poll("bot", services.bot.endpoints, self._show_bot)
+        else:
+            self.query_one("#bot-health", Static).update(
+                "[dim]bot health: not configured (OPSCONSOLE_BOT_URL)[/]"
+            )
+        self._start_watch()
+        self.set_interval(0.25, self._flush)
+        self.set_interval(1.0, self._show_age)
+
+    # -- capacity -----------------------------------------------------------------------
+
+    def _show_capacity(self, capacity: Capacity) -> None:
+        self.capacity = capacity
+        table = self.query_one("#capacity-table", LiveTable)
+        table.sync({n.name: capacity_row(n, capacity.level(n)) for n in capacity.nodes})
+        self.query_one("#forecast-table", LiveTable).sync(forecast_rows(capacity))
+        enabled = [n for n in capacity.nodes if n.enabled]
+        full = [n.name for n in enabled if capacity.level(n) == "critical"]
+        hot = [n.name for n in enabled if capacity.level(n) == "warning"]
+        lines = [
+            f"{len(enabled)} of {len(capacity.nodes)} nodes take new orders · "
+            f"{capacity.available_ram_gb} GB free on them · "
+            f"smallest plan {capacity.smallest_plan_gb or '?'} GB"
+        ]
+        if full:
+            lines.append(f"[b red]full (not even the smallest plan fits): {', '.join(full)}[/]")
+        if hot:
+            lines.append(f"[yellow]above 80%: {', '.join(hot)}[/]")
+        self.query_one("#capacity-summary", Static).update("\n".join(lines))
+        self._show_age()
+        self.app.post_message(DataShown())
+
+    # -- kubernetes ---------------------------------------------------------------------
+
+    def _initial_where(self) -> tuple[str | None, str]:
+        kube = self.shell.services.kube
+        if not kube.configured:
+            return None, "default"
+        try:
+            _, current = kube.contexts()
+        except ServiceError:
+            return kube.context, "default"
+        return current, kube.default_namespace(current)
+
+    def _start_watch(self) -> None:
+        kube = self.shell.services.kube
+        for selector in ("#cluster-table", "#pods-table", "#deployments-table", "#hpa-table",
+                         "#fleets-table", "#autoscalers-table", "#gameservers-table"):  # fmt: skip
+            table = self.query_one(selector, LiveTable)
+            table.clear()
+            table.shown.clear()
+        where = self.query_one("#where", Static)
+        if not kube.configured:
+            self.kube_error = "Kubernetes is not configured: set KUBECONFIG"
+            where.update(f"[dim]{self.kube_error}[/]")
+            return
+        where.update(
+            f"context [b]{escape(self.context or '?')}[/] · namespace [b]{escape(self.namespace)}[/]"
+            "   [dim]x switch context · n namespace[/]"
+        )
+        self.watch = KubeWatch(kube, self.context, self.namespace, self._changed)
+        self.run_worker(self._run_watch(self.watch), group="kube-watch", exclusive=True, exit_on_error=False)
+
+    async def _run_watch(self, watch: KubeWatch) -> None:
+        try:
+            await watch.run()
+        except NotConfigured as exc:
+            self.kube_error = str(exc)
+        except ServiceError as exc:  # the kubeconfig itself is unusable
+            self.kube_error = str(exc)
+            self.notify(str(exc), severity="error", title="Kubernetes")
+
+    def _changed(self, kind: str, keys: set[str] | None) -> None:
+        """From the watch (same event loop): remember what to redraw at the next flush."""
+        if kind not in self._pending or self._pending[kind] is None:
+            self._pending.setdefault(kind, None if keys is None else set())
+        if keys is None:
+            self._pending[kind] = None
+        elif self._pending[kind] is not None:
+            self._pending[kind] |= keys
+
+    def _flush(self) -> None:
+        """Redraw what changed since the last flush (at most four times a second), only
+        while the screen is shown."""
+        if not self._pending or self.watch is None or not self.is_current:
+            return
+        pending, self._pending = self._pending, {}
+        rows = self.watch.rows
+        for kind, keys in pending.items():
+            if kind == "pods":
+                table = self.query_one("#pods-table", LiveTable)
+                if keys is None:
+                    ordered = sorted(rows["pods"].items(), key=lambda kv: (not kv[1].problem, kv[0]))
+                    table.sync({k: pod_row(p) for k, p in ordered})
+                else:
+                    for key in keys:
+                        pod = rows["pods"].get(key)
+                        table.put(key, pod_row(pod)) if pod else table.drop(key)
+            elif kind == "deployments":
+                self._sync("#deployments-table", {k: deployment_row(d) for k, d in rows[kind].items()})
+            elif kind == "hpas":
+                self._sync("#hpa-table", {k: hpa_row(h) for k, h in rows[kind].items()})
+            elif kind == "fleetautoscalers":
+                self._sync("#autoscalers-table", {k: autoscaler_row(a) for k, a in rows[kind].items()})
+            elif kind == "gameservers":
+                table = self.query_one("#gameservers-table", LiveTable)
+                if keys is None:
+                    table.sync({k: gameserver_row(g) for k, g in sorted(rows[kind].items())})
+                else:
+                    for key in keys:
+                        gs = rows[kind].get(key)
+                        table.put(key, gameserver_row(gs)) if gs else table.drop(key)
+        if {"fleets", "gameservers"} & pending.keys():
+            states = km.fleet_states(rows["gameservers"])
+            self._sync("#fleets-table", {k: fleet_row(f, dict(states.get(f.name, {})))
+                                         for k, f in rows["fleets"].items()})  # fmt: skip
+        if {"nodes", "pods"} & pending.keys():
+            loads = km.node_loads(rows["nodes"], rows["pods"])
+            self._sync("#cluster-table", {load.node.name: node_load_row(load) for load in loads})
+        self._show_age()
+
+    def _sync(self, selector: str, rows: dict[str, tuple]) -> None:
+        self.query_one(selector, LiveTable).sync(rows)
+
+    def _show_bot(self, endpoints: list[BotEndpoint]) -> None:
+        self.query_one("#bot-health", Static).update(bot_line(endpoints))
+
+    def _show_age(self) -> None:
+        self.query_one("#capacity-panel", Panel).show_freshness(self._capacity.freshness())
+        self.query_one("#forecast-panel", Panel).show_freshness(self._capacity.freshness())
+        for panel_id, kinds in PANEL_KINDS.items():
+            panel = self.query_one(f"#{panel_id}", Panel)
+            if self.watch is None:
+                error = self.kube_error or "Kubernetes is not configured"
+                panel.show_freshness(Freshness(None, True, error, 0, False))
+            else:
+                panel.show_freshness(self.watch.freshness(*kinds))
+
+    def on_screen_resume(self, event) -> None:
+        super().on_screen_resume(event)
+        if self.watch is not None:  # redraw everything that moved while hidden
+            for kind in self.watch.kinds:
+                self._pending[kind] = None
+
+    # -- navigation ---------------------------------------------------------------------
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        table_id = {"capacity": "#capacity-table", "cluster": "#deployments-table", "pods": "#pods-table",
+                    "agones": "#fleets-table"}[tab]  # fmt: skip
+        self.query_one(table_id, LiveTable).focus()
+        if tab != "capacity":
+            self._pending.update({kind: None for kind in (self.watch.kinds if self.watch else ())})
+            self._flush()
+
+    @work(exclusive=True, group="where", exit_on_error=False)
+    async def action_switch_context(self) -> None:
+        kube = self.shell.services.kube
+        try:
+            contexts, current = kube.contexts()
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", title="Kubernetes")
+            return
+        names = [c.name for c in contexts]
+        answer = await self.app.push_screen_wait(
+            AskScreen("Switch to which context?", self.context or current or "", choices=names)
+        )
+        if not answer or answer == self.context:
+            return
+        if answer not in names:
+            self.notify(f"no context {answer!r} in the kubeconfig", severity="error")
+            return
+        self.context = answer
+        self.namespace = next(c.namespace for c in contexts if c.name == answer)
+        self._start_watch()
+
+    @work(exclusive=True, group="where", exit_on_error=False)
+    async def action_switch_namespace(self) -> None:
+        answer = await self.app.push_screen_wait(AskScreen("Namespace to watch", self.namespace))
+        if not answer or answer == self.namespace:
+            return
+        self.namespace = answer
+        self._start_watch()
+
+    # -- actions ------------------------------------------------------------------------
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        if self.shell.context.read_only:
+            return []
+        return [
+            (f"{a.title} (selected {a.target_kind})", f"{a.help}; key {a.key}, role {a.role}",
+             partial(self.action_act, a.name))
+            for a in (*NODE_ACTIONS, *KUBE_ACTIONS)
+        ]  # fmt: skip
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.shell.context.read_only:
+            return False
+        return True
+
+    def _selected(self, selector: str) -> str | None:
+        return self.query_one(selector, LiveTable).selected_key
+
+    def action_act(self, name: str) -> None:
+        action = next(a for a in (*NODE_ACTIONS, *KUBE_ACTIONS) if a.name == name)
+        selector, tab = {
+            "node": ("#capacity-table", "capacity"),
+            "deployment": ("#deployments-table", "cluster"),
+            "fleet": ("#fleets-table", "agones"),
+        }[action.target_kind]
+        key = self._selected(selector)
+        if key is None:
+            self.action_tab(tab)
+            self.notify(f"select a {action.target_kind} first", severity="warning")
+            return
+        self._act(action, key)
+
+    @work(group="action", exit_on_error=False)
+    async def _act(self, action, key: str) -> None:
+        if action in (ENABLE_NODE, DISABLE_NODE):
+            await self.confirm_and_run(action, key)
+            return
+        namespace, _, name = key.rpartition("/")
+        params: dict[str, Any] = {"namespace": namespace or self.namespace, "context": self.context}
+        if action in (SCALE_DEPLOYMENT, SCALE_FLEET):
+            rows = self.watch.rows if self.watch else {}
+            current = rows.get("deployments" if action is SCALE_DEPLOYMENT else "fleets", {}).get(key)
+            now = (
+                getattr(current, "desired", None)
+                if action is SCALE_DEPLOYMENT
+                else getattr(current, "replicas", None)
+            )
+            answer = await self.app.push_screen_wait(
+                AskScreen(f"{action.title} {name}: how many replicas?", "" if now is None else str(now))
+            )
+            if answer is None:
+                return
+            try:
+                params["replicas"] = parse_replicas(answer)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", title="Nothing was done")
+                return
+        await self.confirm_and_run(action, name, params)
+        if action is RESTART_DEPLOYMENT or action is SCALE_DEPLOYMENT:
+            self._pending["deployments"] = None
+
+    def action_logs(self) -> None:
+        key = self._selected("#pods-table")
+        if key is None or self.watch is None:
+            self.action_tab("pods")
+            self.notify("select a pod first", severity="warning")
+            return
+        namespace, _, name = key.rpartition("/")
+        self.app.push_screen(PodLogScreen(namespace, name, self.context))
+
+
+class PodLogScreen(Screen):
+    """A pod's last 100 log lines, then new ones as they come, until closed."""
+
+    DEFAULT_CSS = """
+    PodLogScreen #log-title { height: 1; background: $panel; padding: 0 1; }
+    PodLogScreen Log { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close"), Binding("f", "toggle_follow", "Follow on/off")]
+
+    def __init__(self, namespace: str, pod: str, context: str | None):
+        super().__init__()
+        self.namespace = namespace
+        self.pod = pod
+        self.context = context
+        self.following = True
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                f"logs of pod {escape(self.namespace)}/{escape(self.pod)} — connecting…", id="log-title"
+            )
+            yield Log(id="log", max_lines=5000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._stream()
+
+    def _title(self, state: str) -> None:
+        self.query_one("#log-title", Static).update(
+            f"logs of pod [b]{escape(self.namespace)}/{escape(self.pod)}[/] — {state}"
+            "   [dim]f follow · Esc closes[/]"
+        )
+
+    @work(exclusive=True, group="logs", exit_on_error=False)
+    async def _stream(self) -> None:
+        kube = self.app.services.kube  # type: ignore[attr-defined]
+        log = self.query_one(Log)
+        self._title("last 100 lines, following")
+        try:
+            async for line in kube.pod_log(self.namespace, self.pod, tail=100, follow=True,
+                                           context=self.context):  # fmt: skip
+                log.write_line(line)
+        except ServiceError as exc:
+            self._title(f"[red]{escape(str(exc))}[/]")
+            return
+        self._title("the log stream ended (the pod stopped or was replaced)")
+
+    def action_toggle_follow(self) -> None:
+        log = self.query_one(Log)
+        log.auto_scroll = not log.auto_scroll
+        self.following = log.auto_scroll
+        self._title("following" if self.following else "paused (f follows again)")
+
+    def action_close(self) -> None:
+        self.workers.cancel_group(self, "logs")
+        self.dismiss()
