@@ -11,12 +11,12 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 
 from screens.action_modal import AskScreen
 from screens.base import AreaScreen, DataShown
@@ -37,7 +37,7 @@ from services.nodes import Capacity, NodeCapacity
 from services.polling import Freshness
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "disabled": "dim"}
-CAPACITY_COLUMNS = ("node", "location", "state", "max", "headroom", "used", "free", "servers", "usage")
+CAPACITY_COLUMNS = ("node", "state", "usage", "free", "used", "max", "headroom", "servers", "location")
 FORECAST_COLUMNS = ("game", "plan", "RAM", "more that fit", "most on one node")
 CLUSTER_COLUMNS = ("node", "ready", "pressure", "cpu req", "mem req", "pods")
 DEPLOYMENT_COLUMNS = ("deployment", "ready", "updated", "available", "restarted")
@@ -64,7 +64,7 @@ PANEL_KINDS = {
 }
 
 
-def usage_bar(pct: float, level: str, width: int = 12) -> Text:
+def usage_bar(pct: float, level: str, width: int = 10) -> Text:
     """'███████░░░░░ 62%' coloured by the node's level."""
     filled = max(0, min(width, round(pct / 100 * width)))
     text = Text("█" * filled, style=LEVEL_STYLE.get(level, ""))
@@ -78,28 +78,32 @@ def capacity_row(node: NodeCapacity, level: str) -> tuple:
     state = "disabled" if not node.enabled else {"critical": "FULL", "warning": "> 80%"}.get(level, "enabled")
     return (
         Text(node.name, style="dim" if not node.enabled else ""),
-        node.location or "",
         Text(state, style=style),
+        usage_bar(node.usage_pct, level),
+        Text(f"{node.available_ram_gb} GB", style=style if level != "ok" else ""),
+        f"{node.used_ram_gb} GB",
         f"{node.max_ram_gb} GB",
         f"{node.reserved_headroom_gb} GB",
-        f"{node.used_ram_gb} GB",
-        Text(f"{node.available_ram_gb} GB", style=style if level != "ok" else ""),
         str(node.live_servers),
-        usage_bar(node.usage_pct, level),
+        node.location or "",
     )
 
 
-def forecast_rows(capacity: Capacity) -> dict[str, tuple]:
-    """plan id -> (game, plan, RAM, servers that fit in total, best node and its count)."""
+def forecast_rows(capacity: Capacity, game: str = "") -> dict[str, tuple]:
+    """plan id -> (game, plan, RAM, servers that fit in total, best node and its count),
+    for the plans whose game or id contains `game` (all when empty)."""
     rows = {}
     enabled = [n for n in capacity.nodes if n.enabled]
+    wanted = game.strip().lower()
     for plan in capacity.plans:
+        if wanted and wanted not in plan.game.lower() and wanted not in plan.id.lower():
+            continue
         total = capacity.total_fits(plan.id)
         best = max(enabled, key=lambda n: n.fits.get(plan.id, 0), default=None)
         most = f"{best.name}: {best.fits[plan.id]}" if best and best.fits.get(plan.id) else "—"
         rows[plan.id] = (
             plan.game,
-            plan.name,
+            plan.id,
             f"{plan.ram_gb} GB",
             Text(str(total), style="bold red" if total == 0 else ("yellow" if total < 5 else "")),
             most,
@@ -208,16 +212,19 @@ class NodesScreen(AreaScreen):
     NodesScreen #capacity-panel { height: auto; max-height: 60%; }
     NodesScreen #capacity-table { height: auto; max-height: 100%; }
     NodesScreen #capacity-summary { height: auto; color: $text-muted; }
+    NodesScreen #forecast-filter { display: none; }
+    NodesScreen #forecast-filter.-shown { display: block; }
     NodesScreen #bot-health { height: auto; }
     NodesScreen #workloads-panel LiveTable { height: auto; max-height: 50%; }
     NodesScreen #fleets-top { height: auto; max-height: 50%; }
     NodesScreen #fleets-top LiveTable { height: auto; width: 1fr; }
     """
     BINDINGS = [
-        Binding("c", "tab('capacity')", "Capacity"),
-        Binding("k", "tab('cluster')", "Cluster"),
-        Binding("p", "tab('pods')", "Pods"),
-        Binding("g", "tab('agones')", "Agones"),
+        Binding("c", "tab('capacity')", "Capacity", show=False),
+        Binding("k", "tab('cluster')", "Cluster", show=False),
+        Binding("p", "tab('pods')", "Pods", show=False),
+        Binding("g", "tab('agones')", "Agones", show=False),
+        Binding("slash", "filter_forecast", "Filter plans", key_display="/", show=False),
         Binding("x", "switch_context", "Context"),
         Binding("n", "switch_namespace", "Namespace"),
         Binding("l", "logs", "Logs", tooltip="the selected pod's last 100 lines, then follow"),
@@ -231,22 +238,24 @@ class NodesScreen(AreaScreen):
         yield ShellHeader(self.AREA)
         yield Static("", id="where")
         with TabbedContent(initial="capacity"):
-            with TabPane("Capacity", id="capacity"):
+            with TabPane("c Capacity", id="capacity"):
                 with Panel(title="Game nodes (new orders are placed on enabled nodes)", id="capacity-panel"):
                     yield LiveTable(CAPACITY_COLUMNS, id="capacity-table")
                     yield Static("", id="capacity-summary")
                 with Panel(title="Headroom forecast: more servers that fit, per plan", id="forecast-panel"):
+                    yield Input(placeholder="game or plan (e.g. rust) — Enter filters, empty shows all",
+                                id="forecast-filter")  # fmt: skip
                     yield LiveTable(FORECAST_COLUMNS, id="forecast-table")
-            with TabPane("Cluster", id="cluster"):
+            with TabPane("k Cluster", id="cluster"):
                 with Panel(title="Cluster nodes: requested / allocatable", id="cluster-panel"):
                     yield LiveTable(CLUSTER_COLUMNS, id="cluster-table")
                 with Panel(title="Deployments and autoscalers", id="workloads-panel"):
                     yield LiveTable(DEPLOYMENT_COLUMNS, id="deployments-table")
                     yield Static("", id="bot-health")
                     yield LiveTable(HPA_COLUMNS, id="hpa-table")
-            with TabPane("Pods", id="pods"), Panel(title="Pods", id="pods-panel"):
+            with TabPane("p Pods", id="pods"), Panel(title="Pods", id="pods-panel"):
                 yield LiveTable(POD_COLUMNS, id="pods-table")
-            with TabPane("Agones", id="agones"), Panel(title="Agones fleets", id="fleets-panel"):
+            with TabPane("g Agones", id="agones"), Panel(title="Agones fleets", id="fleets-panel"):
                 with Horizontal(id="fleets-top"):
                     yield LiveTable(FLEET_COLUMNS, id="fleets-table")
                     yield LiveTable(AUTOSCALER_COLUMNS, id="autoscalers-table")
@@ -256,6 +265,7 @@ class NodesScreen(AreaScreen):
     def on_mount(self) -> None:
         services = self.shell.services
         self.capacity: Capacity | None = None
+        self.forecast_filter = ""
         self.watch: KubeWatch | None = None
         self.kube_error: str | None = None
         self._pending: dict[str, set[str] | None] = {}
@@ -278,7 +288,7 @@ class NodesScreen(AreaScreen):
         self.capacity = capacity
         table = self.query_one("#capacity-table", LiveTable)
         table.sync({n.name: capacity_row(n, capacity.level(n)) for n in capacity.nodes})
-        self.query_one("#forecast-table", LiveTable).sync(forecast_rows(capacity))
+        self.query_one("#forecast-table", LiveTable).sync(forecast_rows(capacity, self.forecast_filter))
         enabled = [n for n in capacity.nodes if n.enabled]
         full = [n.name for n in enabled if capacity.level(n) == "critical"]
         hot = [n.name for n in enabled if capacity.level(n) == "warning"]
@@ -417,6 +427,28 @@ class NodesScreen(AreaScreen):
         if tab != "capacity":
             self._pending.update({kind: None for kind in (self.watch.kinds if self.watch else ())})
             self._flush()
+
+    def action_filter_forecast(self) -> None:
+        self.action_tab("capacity")
+        box = self.query_one("#forecast-filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Submitted, "#forecast-filter")
+    def _filtered(self, event: Input.Submitted) -> None:
+        self.forecast_filter = event.value.strip()
+        if self.capacity is not None:
+            rows = forecast_rows(self.capacity, self.forecast_filter)
+            self.query_one("#forecast-table", LiveTable).sync(rows)
+            if not rows:
+                self.notify(f"no plan matches {self.forecast_filter!r}", severity="warning")
+        self.query_one("#forecast-table", LiveTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#forecast-filter", Input)
+        if box.has_class("-shown"):
+            box.remove_class("-shown")
+            self.query_one("#forecast-table", LiveTable).focus()
 
     @work(exclusive=True, group="where", exit_on_error=False)
     async def action_switch_context(self) -> None:

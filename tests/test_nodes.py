@@ -186,8 +186,25 @@ async def test_capacity_tab_shows_empty_and_disabled_nodes(seeded_db):
         await wait_until(pilot, lambda: len(screen.query_one("#capacity-table", LiveTable).shown) == 8)
         table = screen.query_one("#capacity-table", LiveTable)
         assert "hel1-node-02" in table.shown
-        assert str(table.shown["fsn1-node-03"][2]) == "disabled"
+        assert str(table.shown["fsn1-node-03"][1]) == "disabled"
         forecast = screen.query_one("#forecast-table", LiveTable)
         assert str(forecast.shown["minecraft-2gb"][3]) != "0"
         # Kubernetes not configured: the line above the tabs says so; the capacity tab works.
         assert "set KUBECONFIG" in text_of(screen.query_one("#where"))
+
+
+async def test_forecast_filter_answers_how_many_more_rust_servers_fit(seeded_db):
+    from screens.widgets import LiveTable
+
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        forecast = screen.query_one("#forecast-table", LiveTable)
+        await wait_until(pilot, lambda: len(forecast.shown) > 10)
+        await pilot.press("slash", *"rust", "enter")
+        await wait_until(pilot, lambda: all(k.startswith("rust-") for k in forecast.shown))
+        capacity = screen.capacity
+        assert forecast.shown and set(forecast.shown) == {p.id for p in capacity.plans if p.game == "rust"}
+        for plan_id, row in forecast.shown.items():
+            assert str(row[3]) == str(capacity.total_fits(plan_id))

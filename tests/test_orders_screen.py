@@ -128,7 +128,7 @@ async def test_no_available_nodes_leads_to_node_capacity(seeded_db, functions):
         table = app.screen.query_one("#capacity-table", LiveTable)
         await wait_until(pilot, lambda: len(table.shown) == 8)
         assert "hel1-node-02" in table.shown  # the empty node is listed, unlike in the runbook's query
-        assert str(table.shown["fsn1-node-03"][2]) == "disabled"
+        assert str(table.shown["fsn1-node-03"][1]) == "disabled"
 
 
 async def test_panel_sync_shows_the_password_once_and_records_it_nowhere(seeded_db, functions, caplog):
