@@ -223,13 +223,14 @@ class KubeService:
 
     def scale_call_text(self, kind: str, namespace: str, name: str, replicas: int) -> str:
         """The exact request a scale sends, as the action preview shows it."""
-        path = (
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
-            if kind == "deployment"
-            else f"/apis/agones.dev/v1/namespaces/{namespace}/fleets/{name}/scale"
-        )
+        if kind == "deployment":
+            path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
+            content_type = "application/strategic-merge-patch+json"
+        else:
+            path = f"/apis/agones.dev/v1/namespaces/{namespace}/fleets/{name}/scale"
+            content_type = "application/merge-patch+json"
         body = json.dumps({"spec": {"replicas": replicas}})
-        return f"PATCH {path}\nContent-Type: application/strategic-merge-patch+json\n{body}"
+        return f"PATCH {path}\nContent-Type: {content_type}\n{body}"
 
     def restart_call_text(self, namespace: str, name: str, at: str = "<now>") -> str:
         body = json.dumps({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}})
@@ -314,9 +315,11 @@ class KubeService:
         from kubernetes_asyncio import client
 
         async def scale(api):
+            # A dict body would go out labelled as a JSON patch, which API servers refuse.
             result = await client.CustomObjectsApi(api).patch_namespaced_custom_object_scale(
-                *AGONES, namespace, "fleets", name, {"spec": {"replicas": replicas}}
-            )
+                *AGONES, namespace, "fleets", name, {"spec": {"replicas": replicas}},
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
             return int(((result or {}).get("spec") or {}).get("replicas", replicas))
 
         return await self._call(context, f"scale fleet {namespace}/{name}", scale)
