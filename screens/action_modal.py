@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
 from services.runbook import Confirmation, Plan
 
@@ -152,8 +152,7 @@ class InfoScreen(ModalScreen[None]):
 
 
 class AskScreen(ModalScreen[str | None]):
-    """Asks for one value (replicas, a namespace); dismisses with the text, or None on Esc.
-    `choices`, when given, are listed above the input as what may be typed."""
+    """Asks for one value (replicas, a namespace); dismisses with the text, or None on Esc."""
 
     DEFAULT_CSS = """
     AskScreen { align: center middle; }
@@ -163,17 +162,14 @@ class AskScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", *, choices: list[str] | None = None):
+    def __init__(self, question: str, value: str = ""):
         super().__init__()
         self.question = question
         self.value = value
-        self.choices = choices or []
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(escape(self.question))
-            if self.choices:
-                yield Static(escape("\n".join(f"  {c}" for c in self.choices)), classes="muted")
             yield Input(value=self.value, id="answer")
             yield Static("Enter answers · Esc cancels", classes="muted")
 
@@ -183,6 +179,43 @@ class AskScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChooseScreen(ModalScreen[str | None]):
+    """Picks one of `options` (a kubeconfig context): arrows and Enter, Esc cancels."""
+
+    DEFAULT_CSS = """
+    ChooseScreen { align: center middle; }
+    ChooseScreen > Vertical { width: 60; max-width: 96%; height: auto; max-height: 80%;
+        border: thick $accent; padding: 0 1; background: $surface; }
+    ChooseScreen OptionList { height: auto; max-height: 20; }
+    ChooseScreen .muted { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, options: list[str], current: str | None = None):
+        super().__init__()
+        self.question = question
+        self.options = options
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(escape(self.question))
+            yield OptionList(*(f"{o} (current)" if o == self.current else o for o in self.options))
+            yield Static("↑↓ choose · Enter switches · Esc cancels", classes="muted")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = self.options.index(self.current) if self.current in self.options else 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.options[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

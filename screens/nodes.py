@@ -14,11 +14,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 
-from screens.action_modal import AskScreen
+from screens.action_modal import AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.widgets import LiveTable, Panel, ShellHeader
 from services import kube_model as km
@@ -209,15 +209,16 @@ class NodesScreen(AreaScreen):
     NodesScreen TabbedContent { height: 1fr; }
     NodesScreen TabPane { padding: 0; }
     NodesScreen Panel { height: 1fr; }
+    NodesScreen LiveTable { height: auto; max-height: 100%; }
     NodesScreen #capacity-panel { height: auto; max-height: 60%; }
-    NodesScreen #capacity-table { height: auto; max-height: 100%; }
     NodesScreen #capacity-summary { height: auto; color: $text-muted; }
     NodesScreen #forecast-filter { display: none; }
     NodesScreen #forecast-filter.-shown { display: block; }
-    NodesScreen #bot-health { height: auto; }
-    NodesScreen #workloads-panel LiveTable { height: auto; max-height: 50%; }
-    NodesScreen #fleets-top { height: auto; max-height: 50%; }
-    NodesScreen #fleets-top LiveTable { height: auto; width: 1fr; }
+    NodesScreen #cluster-panel { height: auto; max-height: 45%; }
+    NodesScreen #bot-health { height: auto; margin: 0 0 1 0; }
+    NodesScreen #deployments-table, NodesScreen #hpa-table { max-height: 12; }
+    NodesScreen #fleets-table, NodesScreen #autoscalers-table { max-height: 6; margin: 0 0 1 0; }
+    NodesScreen #gameservers-table { height: 1fr; }
     """
     BINDINGS = [
         Binding("c", "tab('capacity')", "Capacity", show=False),
@@ -256,9 +257,8 @@ class NodesScreen(AreaScreen):
             with TabPane("p Pods", id="pods"), Panel(title="Pods", id="pods-panel"):
                 yield LiveTable(POD_COLUMNS, id="pods-table")
             with TabPane("g Agones", id="agones"), Panel(title="Agones fleets", id="fleets-panel"):
-                with Horizontal(id="fleets-top"):
-                    yield LiveTable(FLEET_COLUMNS, id="fleets-table")
-                    yield LiveTable(AUTOSCALER_COLUMNS, id="autoscalers-table")
+                yield LiveTable(FLEET_COLUMNS, id="fleets-table")
+                yield LiveTable(AUTOSCALER_COLUMNS, id="autoscalers-table")
                 yield LiveTable(GAMESERVER_COLUMNS, id="gameservers-table")
         yield Footer()
 
@@ -460,12 +460,9 @@ class NodesScreen(AreaScreen):
             return
         names = [c.name for c in contexts]
         answer = await self.app.push_screen_wait(
-            AskScreen("Switch to which context?", self.context or current or "", choices=names)
+            ChooseScreen("Watch which kubeconfig context?", names, self.context or current)
         )
         if not answer or answer == self.context:
-            return
-        if answer not in names:
-            self.notify(f"no context {answer!r} in the kubeconfig", severity="error")
             return
         self.context = answer
         self.namespace = next(c.namespace for c in contexts if c.name == answer)

@@ -118,9 +118,15 @@ class BotEndpoint:
 
 
 def _short(body: Any) -> str:
+    """What a health body says, briefly: the version and commit, why it is not ready, or
+    its fields."""
     if isinstance(body, dict):
-        return ", ".join(f"{k}={v}" for k, v in body.items())[:80]
-    return "" if body is None else str(body)[:80]
+        if "version" in body:
+            return " ".join(str(body[k]) for k in ("version", "commit") if k in body)
+        if "reason" in body:
+            return str(body["reason"])[:60]
+        return ", ".join(f"{k}={v}" for k, v in body.items() if k != "ready")[:60]
+    return "" if body is None else str(body)[:60]
 
 
 @dataclass(frozen=True)

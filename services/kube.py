@@ -105,7 +105,11 @@ async def read_json(response) -> dict[str, Any]:
     finally:
         response.release()
     if not 200 <= response.status <= 299:
-        raise ApiException(status=response.status, reason=response.reason) from None
+        try:
+            reason = json.loads(body).get("message") or response.reason
+        except (ValueError, AttributeError):
+            reason = response.reason
+        raise ApiException(status=response.status, reason=reason) from None
     return json.loads(body)
 
 

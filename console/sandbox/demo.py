@@ -100,7 +100,9 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         dsn = cluster.dsn(DEMO_DB)
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
         from console.main import run_tui
+        from console.sandbox.fake_bot import FakeBot
         from console.sandbox.fake_functions import FakeFunctions
+        from console.sandbox.fake_kube import FakeKube, populate
         from console.sandbox.fake_panel import FakePanel
         from console.sandbox.fake_stripe import FakeStripe
         from console.settings import Settings
@@ -109,10 +111,18 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))
         payments = FakeStripe(f"sk_test_{secrets.token_hex(12)}", dsn=dsn)
         panel = FakePanel(f"ptla_{secrets.token_hex(12)}")
-        functions.start()
-        payments.start()
-        panel.start()
-        say(f"loopback fakes: functions {functions.url}, Stripe {payments.url}, panel {panel.url}")
+        # The cluster: the AGIS world of the ops manual, moving (a pod starts crash-looping,
+        # the fleet scales with its players).
+        kube = FakeKube()
+        bot = FakeBot()
+        fakes = (functions, payments, panel, kube, bot)
+        for fake in fakes:
+            fake.start()
+        populate(kube)
+        kube.start_scenario()
+        kubeconfig = kube.kubeconfig(home / "demo-kubeconfig")
+        say(f"loopback fakes: functions {functions.url}, Stripe {payments.url}, panel {panel.url}, "
+            f"Kubernetes {kube.url}, bot {bot.url}")  # fmt: skip
         try:
             settings = Settings.isolated(
                 DATABASE_URL=dsn,
@@ -122,14 +132,15 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
                 OPSCONSOLE_STRIPE_API_BASE=payments.url,
                 PANEL_URL=panel.url,
                 PTERO_APP_KEY=panel.app_key,
+                KUBECONFIG=str(kubeconfig),
+                OPSCONSOLE_BOT_URL=bot.url,
                 environment={"name": "demo", "colour": "green"},
                 operators={getpass.getuser(): {"role": "admin"}},
             ).resolved()
             run_tui(settings, read_only=read_only, dry_run=False)
         finally:
-            functions.stop()
-            payments.stop()
-            panel.stop()
+            for fake in fakes:
+                fake.stop()
         return 0
     finally:
         with contextlib.suppress(Exception):
