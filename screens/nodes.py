@@ -20,7 +20,8 @@ from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 
 from screens.action_modal import AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
-from screens.widgets import LiveTable, Panel, ShellHeader
+from screens.live_table import LiveTable
+from screens.widgets import Panel, ShellHeader
 from services import kube_model as km
 from services.errors import NotConfigured, ServiceError
 from services.health import BotEndpoint
@@ -323,7 +324,6 @@ class NodesScreen(AreaScreen):
                          "#fleets-table", "#autoscalers-table", "#gameservers-table"):  # fmt: skip
             table = self.query_one(selector, LiveTable)
             table.clear()
-            table.shown.clear()
         where = self.query_one("#where", Static)
         if not kube.configured:
             self.kube_error = "Kubernetes is not configured: set KUBECONFIG"

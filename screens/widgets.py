@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from services.polling import Freshness, format_age
 
@@ -131,47 +131,3 @@ class Tile(Static):
             text.append(f"\n{note}", style="dim italic")
         self.set_class(alert, "-alert")
         self.update(text)
-
-
-class LiveTable(DataTable):
-    """A DataTable kept current in place: rows keyed by id, changed cells updated, new
-    rows added, gone rows removed, so the cursor and scroll stay where the operator left
-    them while the data under them moves."""
-
-    def __init__(self, columns: tuple[str, ...], **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._columns = columns
-        self.shown: dict[str, tuple] = {}
-
-    def on_mount(self) -> None:
-        for name in self._columns:
-            self.add_column(name, key=name)
-
-    def put(self, key: str, row: tuple) -> None:
-        """Show `row` under `key`: updates only the cells that changed."""
-        old = self.shown.get(key)
-        if old is None:
-            self.add_row(*row, key=key)
-        elif old != row:
-            for column, (before, after) in zip(self._columns, zip(old, row, strict=True), strict=True):
-                if before != after:
-                    self.update_cell(key, column, after)
-        self.shown[key] = row
-
-    def drop(self, key: str) -> None:
-        if self.shown.pop(key, None) is not None:
-            self.remove_row(key)
-
-    def sync(self, rows: dict[str, tuple]) -> None:
-        """Make the table show exactly `rows` (in their order for rows it did not show)."""
-        for key in [k for k in self.shown if k not in rows]:
-            self.drop(key)
-        for key, row in rows.items():
-            self.put(key, row)
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.shown or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-        return key

@@ -16,7 +16,8 @@ import pytest
 from console.sandbox.fake_bot import FakeBot
 from console.sandbox.fake_kube import FakeKube, populate
 from screens.action_modal import ActionConfirmScreen, AskScreen
-from screens.widgets import LiveTable, Panel
+from screens.live_table import LiveTable
+from screens.widgets import Panel
 from services.audit import AuditFilter, AuditService
 from services.kube import KubeService
 from services.kube_actions import RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, SCALE_FLEET

@@ -177,7 +177,7 @@ def test_nodes_json_prints_every_node_with_its_forecast(seeded_db):
 
 
 async def test_capacity_tab_shows_empty_and_disabled_nodes(seeded_db):
-    from screens.widgets import LiveTable
+    from screens.live_table import LiveTable
 
     app = make_app(seeded_db)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -194,7 +194,7 @@ async def test_capacity_tab_shows_empty_and_disabled_nodes(seeded_db):
 
 
 async def test_forecast_filter_answers_how_many_more_rust_servers_fit(seeded_db):
-    from screens.widgets import LiveTable
+    from screens.live_table import LiveTable
 
     app = make_app(seeded_db)
     async with app.run_test(size=(120, 40)) as pilot:

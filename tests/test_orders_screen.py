@@ -112,8 +112,8 @@ async def test_a_failed_retry_says_where_to_look(seeded_db, functions):
 
 
 async def test_no_available_nodes_leads_to_node_capacity(seeded_db, functions):
+    from screens.live_table import LiveTable
     from screens.nodes import NodesScreen
-    from screens.widgets import LiveTable
 
     order = await _stuck_with_account(seeded_db)
     functions.fail_next("no_nodes")
