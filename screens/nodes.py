@@ -270,7 +270,7 @@ class NodesScreen(AreaScreen):
         self.watch: KubeWatch | None = None
         self.kube_error: str | None = None
         self._pending: dict[str, set[str] | None] = {}
-        self._visible = True
+        self._watch_paused = False
         self.context, self.namespace = self._initial_where()
         self._capacity = self.poll("capacity", services.nodes.capacity, self._show_capacity)
         if services.bot.configured:
@@ -318,12 +318,14 @@ class NodesScreen(AreaScreen):
             return kube.context, "default"
         return current, kube.default_namespace(current)
 
-    def _start_watch(self) -> None:
+    def _start_watch(self, *, fresh: bool = True) -> None:
+        """Watch the current context and namespace; `fresh` empties the tables first (a
+        switch), otherwise the last rows stay until the new list replaces them (a resume)."""
         kube = self.shell.services.kube
-        for selector in ("#cluster-table", "#pods-table", "#deployments-table", "#hpa-table",
-                         "#fleets-table", "#autoscalers-table", "#gameservers-table"):  # fmt: skip
-            table = self.query_one(selector, LiveTable)
-            table.clear()
+        if fresh:
+            for table in self.query(LiveTable):
+                if table.id not in ("capacity-table", "forecast-table"):
+                    table.clear()
         where = self.query_one("#where", Static)
         if not kube.configured:
             self.kube_error = "Kubernetes is not configured: set KUBECONFIG"
@@ -333,7 +335,10 @@ class NodesScreen(AreaScreen):
             f"context [b]{escape(self.context or '?')}[/] · namespace [b]{escape(self.namespace)}[/]"
             "   [dim]x switch context · n namespace[/]"
         )
+        previous = self.watch
         self.watch = KubeWatch(kube, self.context, self.namespace, self._changed)
+        if previous is not None and not fresh:
+            self.watch.rows = previous.rows
         self.run_worker(self._run_watch(self.watch), group="kube-watch", exclusive=True, exit_on_error=False)
 
     async def _run_watch(self, watch: KubeWatch) -> None:
@@ -347,10 +352,10 @@ class NodesScreen(AreaScreen):
 
     def _changed(self, kind: str, keys: set[str] | None) -> None:
         """From the watch (same event loop): remember what to redraw at the next flush."""
-        if kind not in self._pending or self._pending[kind] is None:
-            self._pending.setdefault(kind, None if keys is None else set())
         if keys is None:
-            self._pending[kind] = None
+            self._pending[kind] = None  # listed: redraw the whole kind
+        elif kind not in self._pending:
+            self._pending[kind] = set(keys)
         elif self._pending[kind] is not None:
             self._pending[kind] |= keys
 
@@ -411,11 +416,19 @@ class NodesScreen(AreaScreen):
             else:
                 panel.show_freshness(self.watch.freshness(*kinds))
 
+    def on_screen_suspend(self, event) -> None:
+        super().on_screen_suspend(event)
+        # Another area shown: stop watching (thousands of pods cost CPU nobody looks at).
+        # A modal or the log view on top of this screen keeps it watching.
+        if self not in self.app.screen_stack:
+            self.workers.cancel_group(self, "kube-watch")
+            self._watch_paused = True
+
     def on_screen_resume(self, event) -> None:
         super().on_screen_resume(event)
-        if self.watch is not None:  # redraw everything that moved while hidden
-            for kind in self.watch.kinds:
-                self._pending[kind] = None
+        if self.watch is not None and self._watch_paused:  # list again (what moved while hidden)
+            self._watch_paused = False
+            self._start_watch(fresh=False)
 
     # -- navigation ---------------------------------------------------------------------
 

@@ -286,6 +286,15 @@ class KubeService:
 
         return await self._call(context, f"fleet {namespace}/{name}", read)
 
+    async def autoscalers_of(self, namespace: str, name: str, context: str | None = None) -> list[km.Hpa]:
+        """The HPAs that scale deployment `name` (they may undo a manual scale)."""
+
+        async def read(api):
+            rows, _ = await self.list_rows(api, "hpas", namespace)
+            return [h for h in rows.values() if h.target == f"Deployment/{name}"]
+
+        return await self._call(context, f"autoscalers in {namespace}", read)
+
     async def scale_deployment(
         self, namespace: str, name: str, replicas: int, context: str | None = None
     ) -> int:

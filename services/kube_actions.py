@@ -42,13 +42,22 @@ async def _scale_preview(env: ActionEnv, target: str, params: Mapping[str, Any])
     replicas = _replicas(params)
     current = await env.services.kube.read_deployment(ns, target, context)
     now = f" (now {current.desired}, {current.ready} ready)" if current else ""
-    warnings = ()
+    warnings = []
     if replicas == 0:
-        warnings = (f"every {target} pod stops: the service is down until it is scaled up again",)
+        warnings.append(f"every {target} pod stops: the service is down until it is scaled up again")
+    for hpa in await env.services.kube.autoscalers_of(ns, target, context):
+        if replicas and not hpa.min_replicas <= replicas <= hpa.max_replicas:
+            warnings.append(
+                f"HPA {hpa.name} keeps {target} between {hpa.min_replicas} and {hpa.max_replicas} "
+                "replicas: it will undo this scale (change the HPA to make it stick)"
+            )
+        elif replicas:
+            warnings.append(f"HPA {hpa.name} manages {target} ({hpa.min_replicas}-{hpa.max_replicas}) "
+                            "and may change the count again with load")  # fmt: skip
     return Preview(
         f"Scale deployment {ns}/{target} to {replicas} replicas{now}.",
         (env.services.kube.scale_call_text("deployment", ns, target, replicas),),
-        warnings,
+        tuple(warnings),
     )
 
 

@@ -162,6 +162,9 @@ async def test_scale_to_zero_is_refused_without_the_typed_name(seeded_db, cluste
         # Scaling to 2 is a y/n, not typed.
         plan = await book.plan(SCALE_DEPLOYMENT, "agis-bot", {"namespace": NS, "replicas": 2})
         assert plan.confirmation.value == "y/n"
+        # Beyond what its HPA allows, the preview says the HPA will undo it.
+        plan = await book.plan(SCALE_DEPLOYMENT, "agis-bot", {"namespace": NS, "replicas": 20})
+        assert any("HPA agis-bot keeps agis-bot between 2 and 10" in w for w in plan.preview.warnings)
     finally:
         await book.services.close()
 
@@ -306,3 +309,20 @@ async def test_switching_context_watches_the_other_namespace(seeded_db, cluster)
         assert "namespace staging" in text_of(screen.query_one("#where"))
         await wait_until(pilot, lambda: len(table.shown) == 1)
         assert all(key.startswith("staging/agis-bot-") for key in table.shown)
+
+
+async def test_a_hidden_nodes_screen_stops_watching_and_catches_up_when_shown(seeded_db, cluster):
+    app = make_app(seeded_db, KUBECONFIG=str(cluster.config_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_nodes(pilot, app, "p")
+        table = screen.query_one("#pods-table", LiveTable)
+        await wait_until(pilot, lambda: len(table.shown) == 5)
+        await pilot.press("1")  # the overview: the nodes screen is hidden
+        watching = lambda: [w for w in app.workers if w.group == "kube-watch" and w.is_running]  # noqa: E731
+        await wait_until(pilot, lambda: not watching())
+        victim = _bot_pods(cluster)[0]
+        await asyncio.to_thread(cluster.crashloop, NS, victim)
+        await pilot.pause(0.3)
+        assert str(table.shown[f"{NS}/{victim}"][1]) == "Running"  # nobody was watching
+        await pilot.press("3")
+        await wait_until(pilot, lambda: str(table.shown[f"{NS}/{victim}"][1]) == "CrashLoopBackOff")
