@@ -375,7 +375,8 @@ def kube_summary(
     for p in problems[:20]:
         typer.echo(f"    {p['name']:<40} {p['reason'] or p['phase']:<20} restarts {p['restarts']}")
     for f in data["fleets"]:
-        typer.echo(f"  fleet {f['name']:<18} desired {f['replicas']} · {f['gameservers']}")
+        states = ", ".join(f"{n} {state}" for state, n in sorted(f["gameservers"].items()))
+        typer.echo(f"  fleet {f['name']:<18} desired {f['replicas']} · {states or 'no gameservers'}")
     for kind, error in data["errors"].items():
         typer.echo(f"  {kind}: {error}", err=True)
 
