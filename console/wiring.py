@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from console.resolved import Resolved
+from services.alerts import AlertsService
 from services.bundle import Services
 from services.health import BotHealthService
+from services.incidents import IncidentsService
 from services.kube import KubeService
 from services.metrics import MetricsService
 from services.nodes import NodesService
@@ -40,4 +42,6 @@ def build_services(settings: Resolved) -> Services:
         overview=OverviewService(postgres),
         orders=OrdersService(postgres),
         nodes=NodesService(postgres),
+        alerts=AlertsService(settings.prometheus_url, settings.alertmanager_url, postgres),
+        incidents=IncidentsService(postgres),
     )

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from services.alerts import AlertsService
 from services.health import BotHealthService, Probe
+from services.incidents import IncidentsService
 from services.kube import KubeService
 from services.metrics import MetricsService
 from services.nodes import NodesService
@@ -33,6 +35,8 @@ class Services:
     overview: OverviewService
     orders: OrdersService
     nodes: NodesService
+    alerts: AlertsService
+    incidents: IncidentsService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

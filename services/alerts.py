@@ -1,0 +1,281 @@
+"""AlertsService: what is firing, from three sources that each degrade alone: Prometheus'
+`ALERTS` series (prometheus-api-client, synchronous, so run in a thread), Alertmanager's
+v2 API (silenced and inhibited alerts, silences), and the runbooks' own alert conditions
+evaluated in SQL. Also the last hour of the AGIS metrics for the charts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.errors import BackendFailed, NotConfigured, Unreachable
+from services.http import error_text, request_json
+from services.postgres import PostgresService
+
+# The charts: title -> PromQL over the AGIS bot's metrics (the manual's Key Panels).
+CHARTS = {
+    "errors/s": "sum(rate(agis_bot_errors_total[5m]))",
+    "commands/s": "sum(rate(agis_bot_commands_total[5m]))",
+    "webhook failures/s": "sum(rate(agis_bot_stripe_webhook_failures_total[5m]))",
+    "active servers": "sum(agis_bot_servers_total)",
+}
+MIN_ERRORS = 2  # "multiple orders in error status"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert, wherever it comes from."""
+
+    name: str
+    state: str  # firing | pending (Prometheus); active | suppressed (Alertmanager); firing (console)
+    severity: str
+    labels: dict[str, str]
+    since: datetime | None
+    source: str  # prometheus | alertmanager | console
+    summary: str = ""
+    fingerprint: str = ""
+    silenced_by: tuple[str, ...] = ()
+    inhibited_by: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity across polls: source, name and the labels that tell it apart."""
+        rest = ",".join(
+            f"{k}={v}" for k, v in sorted(self.labels.items()) if k not in ("alertname", "alertstate")
+        )
+        return f"{self.source}:{self.name}:{rest}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "state": self.state, "severity": self.severity, "labels": self.labels,
+            "since": self.since.isoformat() if self.since else None, "source": self.source,
+            "summary": self.summary, "fingerprint": self.fingerprint,
+            "silenced_by": list(self.silenced_by), "inhibited_by": list(self.inhibited_by),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: str
+    state: str  # active | pending | expired
+    matchers: tuple[str, ...]  # "alertname=HighErrorRate"
+    created_by: str
+    comment: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One chart's points over the last hour (values only, evenly spaced)."""
+
+    title: str
+    query: str
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def last(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _matcher_text(m: dict[str, Any]) -> str:
+    """'alertname=HighErrorRate', 'job!=x', 'node=~fsn.*' as amtool writes them."""
+    op = ("=" if m.get("isEqual", True) else "!") + ("~" if m.get("isRegex") else "")
+    op = "!=" if op == "!" else op
+    return f"{m['name']}{op}{m['value']}"
+
+
+def matchers_for(alert: Alert) -> list[dict[str, Any]]:
+    """Equality matchers on every label of `alert`: a silence for this alert and no other."""
+    labels = {k: v for k, v in alert.labels.items() if k != "alertstate"}
+    labels.setdefault("alertname", alert.name)
+    return [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(labels.items())]
+
+
+class AlertsService:
+    def __init__(self, prometheus_url: str | None, alertmanager_url: str | None, postgres: PostgresService,
+                 timeout: float = 5.0):  # fmt: skip
+        self.prometheus_url = prometheus_url
+        self.alertmanager_url = alertmanager_url
+        self.postgres = postgres
+        self.timeout = timeout
+
+    # -- Prometheus ---------------------------------------------------------------------
+
+    def _prometheus(self):  # -> PrometheusConnect, in the worker thread
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        # No retries: a Prometheus that is down should say so now, not after 7 s of backoff.
+        return PrometheusConnect(self.prometheus_url, disable_ssl=True, retry=Retry(total=0),
+                                 timeout=self.timeout)  # fmt: skip
+
+    async def _in_thread(self, work, what: str):
+        if not self.prometheus_url:
+            raise NotConfigured("Prometheus is not configured (PROMETHEUS_URL)", backend="prometheus")
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(work), self.timeout * 2)
+        except TimeoutError as exc:
+            raise Unreachable(f"Prometheus at {self.prometheus_url} did not answer ({what})",
+                              backend="prometheus") from exc  # fmt: skip
+        except Exception as exc:  # requests' and the client's errors
+            name = type(exc).__name__
+            if "Connection" in name or "MaxRetry" in name or "Timeout" in name:
+                raise Unreachable(f"Prometheus at {self.prometheus_url} cannot be reached ({what})",
+                                  backend="prometheus") from exc  # fmt: skip
+            raise BackendFailed(f"Prometheus at {self.prometheus_url}: {what} failed: {exc}",
+                                backend="prometheus") from exc  # fmt: skip
+
+    async def prometheus_alerts(self) -> list[Alert]:
+        """Firing and pending alerts from the `ALERTS` series, with since when (from
+        `ALERTS_FOR_STATE`); raises ServiceError."""
+
+        def read() -> tuple[list[dict], list[dict]]:
+            client = self._prometheus()
+            return client.custom_query("ALERTS"), client.custom_query("ALERTS_FOR_STATE")
+
+        alerts, states = await self._in_thread(read, "the ALERTS series")
+        since: dict[str, float] = {}
+        for row in states:
+            labels = dict(row.get("metric") or {})
+            labels.pop("__name__", None)
+            since[json.dumps(labels, sort_keys=True)] = float(row["value"][1])
+        found = []
+        for row in alerts:
+            labels = dict(row.get("metric") or {})
+            labels.pop("__name__", None)
+            state = labels.pop("alertstate", "firing")
+            started = since.get(json.dumps(labels, sort_keys=True))
+            found.append(Alert(
+                name=labels.get("alertname", "?"), state=state, severity=labels.get("severity", ""),
+                labels=labels, since=datetime.fromtimestamp(started, UTC) if started else None,
+                source="prometheus",
+            ))  # fmt: skip
+        return sorted(found, key=lambda a: (a.state != "firing", a.name))
+
+    async def series(self, minutes: int = 60, points: int = 60) -> list[Series]:
+        """The last `minutes` of each chart's query; raises ServiceError."""
+        end = datetime.now(UTC)
+        start = end - timedelta(minutes=minutes)
+        step = f"{max(1, minutes * 60 // points)}s"
+
+        def read() -> list[Series]:
+            client = self._prometheus()
+            out = []
+            for title, query in CHARTS.items():
+                result = client.custom_query_range(query, start_time=start, end_time=end, step=step)
+                values = [float(v) for _, v in result[0]["values"]] if result else []
+                out.append(Series(title, query, values))
+            return out
+
+        return await self._in_thread(read, "the AGIS metrics")
+
+    # -- Alertmanager -------------------------------------------------------------------
+
+    async def _am(self, method: str, path: str, body: Any = None) -> Any:
+        if not self.alertmanager_url:
+            raise NotConfigured("Alertmanager is not configured (ALERTMANAGER_URL)", backend="alertmanager")
+        label = f"Alertmanager at {self.alertmanager_url}"
+        status, parsed = await request_json("alertmanager", label, method, f"{self.alertmanager_url}{path}",
+                                            body=body, timeout=self.timeout)  # fmt: skip
+        if not 200 <= status < 300:
+            raise BackendFailed(f"{label}: {method} {path} answered {status}: {error_text(status, parsed)}",
+                                backend="alertmanager")  # fmt: skip
+        return parsed
+
+    async def alertmanager_alerts(self) -> list[Alert]:
+        """Alerts as Alertmanager holds them: active, or suppressed by a silence or an
+        inhibition (named); raises ServiceError."""
+        body = await self._am("GET", "/api/v2/alerts?active=true&silenced=true&inhibited=true")
+        found = []
+        for a in body or []:
+            status = a.get("status") or {}
+            labels = dict(a.get("labels") or {})
+            found.append(Alert(
+                name=labels.get("alertname", "?"), state=status.get("state", "active"),
+                severity=labels.get("severity", ""), labels=labels, since=_when(a.get("startsAt")),
+                source="alertmanager", summary=(a.get("annotations") or {}).get("summary", ""),
+                fingerprint=a.get("fingerprint", ""), silenced_by=tuple(status.get("silencedBy") or ()),
+                inhibited_by=tuple(status.get("inhibitedBy") or ()),
+            ))  # fmt: skip
+        return sorted(found, key=lambda a: (a.state != "active", a.name))
+
+    async def silences(self) -> list[Silence]:
+        """Every silence Alertmanager knows, active first; raises ServiceError."""
+        body = await self._am("GET", "/api/v2/silences")
+        found = []
+        for s in body or []:
+            matchers = tuple(_matcher_text(m) for m in s.get("matchers") or [])
+            found.append(Silence(
+                s["id"], (s.get("status") or {}).get("state", ""), matchers, s.get("createdBy", ""),
+                s.get("comment", ""), _when(s.get("startsAt")), _when(s.get("endsAt")),
+            ))  # fmt: skip
+        order = {"active": 0, "pending": 1, "expired": 2}
+        return sorted(
+            found,
+            key=lambda s: (
+                order.get(s.state, 3),
+                -(s.ends_at or datetime.min.replace(tzinfo=UTC)).timestamp(),
+            ),
+        )
+
+    def silence_call_text(
+        self, matchers: list[dict[str, Any]], minutes: int, comment: str, created_by: str
+    ) -> str:
+        body = {"matchers": matchers, "startsAt": "<now>", "endsAt": f"<now + {minutes} min>",
+                "createdBy": created_by, "comment": comment}  # fmt: skip
+        return f"POST {self.alertmanager_url}/api/v2/silences\n{json.dumps(body, indent=1)}"
+
+    async def create_silence(
+        self, matchers: list[dict[str, Any]], minutes: int, comment: str, created_by: str
+    ) -> str:
+        """Silence what `matchers` match for `minutes`; returns the silence id."""
+        now = datetime.now(UTC)
+        body = {
+            "matchers": matchers, "startsAt": now.isoformat(), "createdBy": created_by, "comment": comment,
+            "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+        }  # fmt: skip
+        reply = await self._am("POST", "/api/v2/silences", body)
+        return str((reply or {}).get("silenceID", ""))
+
+    async def expire_silence(self, silence_id: str) -> None:
+        await self._am("DELETE", f"/api/v2/silence/{silence_id}")
+
+    async def silence(self, silence_id: str) -> Silence | None:
+        return next((s for s in await self.silences() if s.id == silence_id), None)
+
+    # -- the runbooks' own conditions ---------------------------------------------------
+
+    async def business_alerts(self) -> list[Alert]:
+        """The GIVRWRLD runbooks' alert conditions, evaluated in SQL now; raises ServiceError."""
+        row = await self.postgres.run("business_alerts")
+        found = []
+        if row["stuck_15m"]:
+            found.append(Alert(
+                "OrdersStuckInPaid", "firing", "critical", {"alertname": "OrdersStuckInPaid"},
+                row["oldest_stuck_at"], "console",
+                f"{row['stuck_15m']} orders paid over 15 minutes ago have no server",
+            ))  # fmt: skip
+        if row["errors"] >= MIN_ERRORS:
+            found.append(Alert(
+                "OrdersInError", "firing", "critical", {"alertname": "OrdersInError"},
+                row["first_error_at"], "console", f"{row['errors']} orders are in error",
+            ))  # fmt: skip
+        for node in json.loads(row["hot_nodes"]):
+            found.append(Alert(
+                "NodeCapacityHigh", "firing", "warning", {"alertname": "NodeCapacityHigh", "node": node},
+                None, "console", f"node {node} uses over 80% of its RAM",
+            ))  # fmt: skip
+        return found

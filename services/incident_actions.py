@@ -1,0 +1,306 @@
+"""The incident and alert runbook actions: declare an incident, move it through the plan's
+steps, take command, add a note, write the post-mortem fields; silence an alert in
+Alertmanager and expire a silence. Each declared once for the runbook engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from services.incidents import SEVERITIES, STEPS
+from services.postgres import named_queries, query_text
+from services.runbook import Action, ActionEnv, ActionFailed, Confirmation, Preview, Progress, Result
+
+MAX_SILENCE_MINUTES = 7 * 24 * 60
+
+
+def parse_minutes(text: str | int) -> int:
+    """A silence duration from '90', '2h', '30m', '1d'; raises ValueError with a message."""
+    value = str(text).strip().lower()
+    scale = {"m": 1, "h": 60, "d": 1440}.get(value[-1:], None)
+    number = value[:-1] if scale else value
+    try:
+        minutes = int(float(number) * (scale or 1))
+    except ValueError:
+        raise ValueError(f"duration {text!r}: type minutes, or e.g. 2h or 1d") from None
+    if not 1 <= minutes <= MAX_SILENCE_MINUTES:
+        raise ValueError(f"duration must be between 1 minute and 7 days, not {minutes} minutes")
+    return minutes
+
+
+async def _locked(conn, target: str):
+    try:
+        incident_id = int(target)
+    except ValueError:
+        return None
+    return await named_queries().incident_for_update(conn, id=incident_id)
+
+
+# -- declare ----------------------------------------------------------------------------
+
+
+async def _declare_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    severity = params.get("severity", "")
+    level = SEVERITIES.get(severity, ("?", "unknown severity", None))
+    alert = f" from alert {params['alert_name']}" if params.get("alert_name") else ""
+    return Preview(
+        f"Declare a {severity} ({level[0]}: {level[1]}) incident{alert}: {target!r}. Every open console "
+        "shows it at once; runbook actions from now on join its timeline.",
+        (query_text("declare_incident", title=target, severity=severity, commander=params.get("commander"),
+                    alert_name=params.get("alert_name"), declared_by=env.actor.operator),),
+    )  # fmt: skip
+
+
+async def _declare_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    if params.get("severity") not in SEVERITIES:
+        return f"severity must be one of {', '.join(SEVERITIES)}"
+    if not target.strip() or len(target) > 200:
+        return "the incident needs a title (at most 200 characters)"
+    return None
+
+
+async def _declare_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    q = named_queries()
+    incident_id = await q.declare_incident(
+        conn, title=target.strip(), severity=params["severity"], commander=params.get("commander"),
+        alert_name=params.get("alert_name"), alert_labels=json.dumps(params.get("alert_labels") or {}),
+        declared_by=env.actor.operator,
+    )  # fmt: skip
+    body = f"declared {params['severity']}: {target.strip()}"
+    if params.get("alert_name"):
+        body += f" (alert {params['alert_name']})"
+    await q.add_incident_event(
+        conn, incident_id=incident_id, operator=env.actor.operator, kind="declared", body=body
+    )
+    if params.get("commander"):
+        body = f"{params['commander']} is commander"
+        await q.add_incident_event(conn, incident_id=incident_id, operator=env.actor.operator,
+                                   kind="commander", body=body)  # fmt: skip
+    return Result(f"INC-{incident_id} declared ({params['severity']})", {"incident_id": incident_id})
+
+
+DECLARE_INCIDENT = Action(
+    name="declare_incident", title="Declare incident", key="D", role="oncall",
+    confirmation=Confirmation.YES_NO, help="open an incident (P0-P3), from the selected alert or none",
+    target_kind="incident", preview=_declare_preview, check=_declare_check, run=_declare_run,
+    in_transaction=True, audit_params=("severity", "alert_name", "commander"), verb="declaring",
+)  # fmt: skip
+
+
+# -- status, command, note, post-mortem fields ------------------------------------------
+
+
+async def _status_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    status = params.get("status")
+    return Preview(
+        f"Move INC-{target} to {status}.", (query_text("set_incident_status", id=target, status=status),)
+    )
+
+
+async def _status_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    row = await _locked(conn, target)
+    if row is None:
+        return f"there is no incident {target}"
+    if params.get("status") not in STEPS:
+        return f"status must be one of {', '.join(STEPS)}"
+    if row["status"] == params["status"]:
+        return f"INC-{target} is already in {params['status']}"
+    return None
+
+
+async def _status_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    q = named_queries()
+    row = await _locked(conn, target)
+    await q.set_incident_status(conn, id=int(target), status=params["status"])
+    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="status",
+                               body=f"{row['status']} → {params['status']}")  # fmt: skip
+    return Result(f"INC-{target}: {row['status']} → {params['status']}", {"from": row["status"]})
+
+
+INCIDENT_STATUS = Action(
+    name="incident_status", title="Incident status", key="t", role="oncall", confirmation=Confirmation.YES_NO,
+    help="move the incident to the next step of the plan (detection → … → post-mortem)",
+    target_kind="incident", preview=_status_preview, check=_status_check, run=_status_run,
+    in_transaction=True, audit_params=("status",), verb="updating",
+)  # fmt: skip
+
+
+async def _command_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    who = params.get("commander") or env.actor.operator
+    return Preview(f"{who} takes command of INC-{target}.", (query_text("set_incident_commander", id=target,
+                                                                         commander=who),))  # fmt: skip
+
+
+async def _command_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    row = await _locked(conn, target)
+    if row is None:
+        return f"there is no incident {target}"
+    if row["commander"] == (params.get("commander") or env.actor.operator):
+        return f"{row['commander']} is already the commander"
+    return None
+
+
+async def _command_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    who = params.get("commander") or env.actor.operator
+    q = named_queries()
+    await q.set_incident_commander(conn, id=int(target), commander=who)
+    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="commander",
+                               body=f"{who} is commander")  # fmt: skip
+    return Result(f"{who} commands INC-{target}")
+
+
+INCIDENT_COMMAND = Action(
+    name="incident_command", title="Take command", key="c", role="oncall", confirmation=Confirmation.YES_NO,
+    help="become the incident's commander", target_kind="incident", preview=_command_preview,
+    check=_command_check, run=_command_run, in_transaction=True, audit_params=("commander",),
+    verb="commanding",
+)  # fmt: skip
+
+
+async def _note_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    return Preview(f"Add a note to INC-{target} (a status update: the 30-minute clock starts over).",
+                   (query_text("add_incident_event", incident_id=target, operator=env.actor.operator,
+                               kind="note", body=params.get("text", "")),))  # fmt: skip
+
+
+async def _note_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    if await _locked(conn, target) is None:
+        return f"there is no incident {target}"
+    if not str(params.get("text", "")).strip():
+        return "the note is empty"
+    return None
+
+
+async def _note_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    q = named_queries()
+    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="note",
+                               body=str(params["text"]).strip())  # fmt: skip
+    await q.touch_incident(conn, id=int(target))
+    return Result(f"note added to INC-{target}")
+
+
+INCIDENT_NOTE = Action(
+    name="incident_note", title="Add note", key="n", role="support", confirmation=Confirmation.YES_NO,
+    help="add a note (a status update) to the incident's timeline", target_kind="incident",
+    preview=_note_preview, check=_note_check, run=_note_run, in_transaction=True, verb="writing a note on",
+)  # fmt: skip
+
+
+async def _pm_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    call = query_text("set_incident_text", id=target, impact="…", root_cause="…", action_items="…")
+    return Preview(
+        f"Write the post-mortem fields of INC-{target} (impact, root cause, action items).", (call,)
+    )
+
+
+async def _pm_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    return None if await _locked(conn, target) is not None else f"there is no incident {target}"
+
+
+async def _pm_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    q = named_queries()
+    row = await _locked(conn, target)
+    values = {
+        k: str(params.get(k) if params.get(k) is not None else row[k])
+        for k in ("impact", "root_cause", "action_items")
+    }
+    await q.set_incident_text(conn, id=int(target), **values)
+    changed = [k.replace("_", " ") for k in values if values[k] != row[k]]
+    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="field",
+                               body="wrote " + (", ".join(changed) or "nothing new"))  # fmt: skip
+    return Result(f"INC-{target}: post-mortem fields saved")
+
+
+INCIDENT_POSTMORTEM = Action(
+    name="incident_postmortem", title="Post-mortem fields", key="w", role="oncall",
+    confirmation=Confirmation.YES_NO, help="write the impact, root cause and action items",
+    target_kind="incident", preview=_pm_preview, check=_pm_check, run=_pm_run, in_transaction=True,
+    verb="writing the post-mortem of",
+)  # fmt: skip
+
+
+# -- silences ---------------------------------------------------------------------------
+
+
+async def _silence_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    alerts = env.services.alerts
+    minutes = int(params.get("minutes") or 0)
+    return Preview(
+        f"Silence alert {target} in Alertmanager for {minutes} minutes, created by {env.actor.operator}.",
+        (alerts.silence_call_text(params.get("matchers") or [], minutes, params.get("comment", ""),
+                                  env.actor.operator),),
+    )  # fmt: skip
+
+
+async def _silence_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    if not params.get("matchers"):
+        return "nothing to match: a silence needs at least the alert's name"
+    if not str(params.get("comment", "")).strip():
+        return "a silence needs a comment saying why"
+    minutes = int(params.get("minutes") or 0)
+    if not 1 <= minutes <= MAX_SILENCE_MINUTES:
+        return "the duration must be between 1 minute and 7 days"
+    return None
+
+
+async def _silence_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    progress("creating the silence")
+    silence_id = await env.services.alerts.create_silence(
+        params["matchers"], int(params["minutes"]), str(params["comment"]).strip(), env.actor.operator
+    )
+    return Result(f"alert {target} silenced for {params['minutes']} min (silence {silence_id[:8]})",
+                  {"silence_id": silence_id})  # fmt: skip
+
+
+async def _silence_verify(env: ActionEnv, target: str, params, result: Result, progress: Progress) -> Result:
+    silence = await env.services.alerts.silence(result.detail["silence_id"])
+    if silence is None or silence.state != "active":
+        raise ActionFailed(
+            f"Alertmanager did not keep the silence (state {silence.state if silence else 'gone'})"
+        )
+    return result
+
+
+SILENCE_ALERT = Action(
+    name="silence_alert", title="Silence alert", key="s", role="oncall", confirmation=Confirmation.YES_NO,
+    help="silence the selected alert in Alertmanager (duration, comment; created by you)",
+    target_kind="alert", preview=_silence_preview, check=_silence_check, run=_silence_run,
+    verify=_silence_verify, audit_params=("minutes", "comment", "matchers"), verb="silencing",
+)  # fmt: skip
+
+
+async def _expire_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    return Preview(f"Expire silence {target}: the alerts it matches notify again.",
+                   (f"DELETE {env.services.alerts.alertmanager_url}/api/v2/silence/{target}",))  # fmt: skip
+
+
+async def _expire_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    silence = await env.services.alerts.silence(target)
+    if silence is None:
+        return f"Alertmanager has no silence {target}"
+    if silence.state == "expired":
+        return f"silence {target[:8]} has already expired"
+    return None
+
+
+async def _expire_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    await env.services.alerts.expire_silence(target)
+    return Result(f"silence {target[:8]} expired")
+
+
+async def _expire_verify(env: ActionEnv, target: str, params, result: Result, progress: Progress) -> Result:
+    silence = await env.services.alerts.silence(target)
+    if silence is not None and silence.state != "expired":
+        raise ActionFailed(f"silence {target[:8]} is still {silence.state}")
+    return result
+
+
+EXPIRE_SILENCE = Action(
+    name="expire_silence", title="Expire silence", key="x", role="oncall", confirmation=Confirmation.YES_NO,
+    help="end the selected silence now", target_kind="silence", preview=_expire_preview,
+    check=_expire_check, run=_expire_run, verify=_expire_verify, verb="expiring",
+)  # fmt: skip
+
+ALERT_ACTIONS = (SILENCE_ALERT, EXPIRE_SILENCE)
+INCIDENT_ACTIONS = (DECLARE_INCIDENT, INCIDENT_STATUS, INCIDENT_COMMAND, INCIDENT_NOTE, INCIDENT_POSTMORTEM)
