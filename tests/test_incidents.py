@@ -122,8 +122,8 @@ async def test_support_cannot_declare_but_can_add_notes(book, seeded_db):
 
 def _incident(severity: str, declared: datetime, **changes) -> Incident:
     values = dict(id=7, title="t", severity=severity, status="detection", commander=None, alert_name=None,
-                  alert_labels={}, declared_by="ines", declared_at=declared, responded_at=None, resolved_at=None,
-                  last_update_at=declared)  # fmt: skip
+                  alert_labels={}, declared_by="ines", declared_at=declared, responded_at=None,
+                  resolved_at=None, last_update_at=declared)  # fmt: skip
     return Incident(**{**values, **changes})
 
 
