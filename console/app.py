@@ -35,6 +35,10 @@ AREAS: tuple[Area, ...] = (
         "game-node capacity and headroom forecast; cluster, pods, Agones fleets; scaling runbooks",
     ),
     Area(
+        "incidents", "Incidents", "4", "screens.incidents:IncidentsScreen",
+        "firing alerts, silences, the last hour's metrics; incidents with SLA clocks and timelines",
+    ),
+    Area(
         "audit", "Audit", "8", "screens.audit:AuditScreen",
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),

@@ -433,6 +433,75 @@ def _default_namespace(settings: Resolved, context: str | None) -> str:
     return KubeService(settings.kubeconfig, settings.kube_context).default_namespace(context)
 
 
+@cli.command("alerts")
+def alerts_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of alerts.")] = False,
+) -> None:
+    """Firing and pending alerts from Prometheus, Alertmanager (silenced, inhibited) and the
+    runbooks' own conditions. A source that fails is named on stderr; the others still print."""
+    import json
+
+    from services.errors import NotConfigured, ServiceError
+
+    settings = settings_or_exit(_config(ctx, config))
+
+    async def work(services):
+        alerts = services.alerts
+        sources = {"prometheus": alerts.prometheus_alerts, "alertmanager": alerts.alertmanager_alerts,
+                   "console": alerts.business_alerts}  # fmt: skip
+        found, failed, tried = [], [], 0
+        for name, fetch in sources.items():
+            try:
+                tried += 1
+                found += await fetch()
+            except NotConfigured:
+                tried -= 1
+            except ServiceError as exc:
+                failed.append(f"{name}: {exc}")
+        return found, failed, tried
+
+    found, failed, tried = _with_services(settings, work)
+    for line in failed:
+        typer.echo(f"opsconsole: {line}", err=True)
+    if as_json:
+        typer.echo(json.dumps([a.as_json() for a in found], indent=2))
+    else:
+        for a in found:
+            since = a.since.strftime("%Y-%m-%d %H:%M") if a.since else "—"
+            silenced = " (silenced)" if a.silenced_by else ""
+            typer.echo(f"{a.source:<12} {a.state:<10} {a.severity:<9} {a.name:<28} {since}{silenced}")
+        typer.echo(f"{len(found)} alerts")
+    if tried and len(failed) == tried:
+        raise typer.Exit(1)
+
+
+@cli.command("incidents")
+def incidents_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of incidents.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+) -> None:
+    """Incidents, newest first, with their response clock."""
+    import json
+    from datetime import UTC, datetime
+
+    from services.incidents import response_clock
+
+    settings = settings_or_exit(_config(ctx, config))
+    incidents = _with_services(settings, lambda s: s.incidents.recent(limit))
+    now = datetime.now(UTC)
+    if as_json:
+        rows = [{**i.as_json(), "ref": i.ref, "response": response_clock(i, now).text} for i in incidents]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for i in incidents:
+        typer.echo(f"{i.ref:<8} {i.severity} {i.status:<13} {response_clock(i, now).text:<24} {i.title}")
+    typer.echo(f"{len(incidents)} incidents")
+
+
 @audit_cli.command("verify")
 def audit_verify(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Check the audit log's hash chain; names the first broken row. Exit 1 if broken."""

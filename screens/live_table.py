@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -50,6 +51,18 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("end", "jump(-1)", "Last", show=False),
     ]
 
+    class Highlighted(Message):
+        """The cursor moved to another row (by key or mouse)."""
+
+        def __init__(self, table: LiveTable, key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> LiveTable:
+            return self.table
+
     def __init__(self, columns: tuple[str, ...], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = columns
@@ -59,6 +72,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._widths = [len(c) for c in columns]
         self._lines: dict[str, Strip] = {}  # rendered rows, dropped when the row changes
         self.cursor_row = 0
+
+    def on_mount(self) -> None:
+        self._resize()  # the header shows even before the first row
 
     # -- data ---------------------------------------------------------------------------
 
@@ -165,6 +181,8 @@ class LiveTable(ScrollView, can_focus=True):
         self.refresh_line(before + 1)
         self.refresh_line(self.cursor_row + 1)
         self._scroll_to_cursor()
+        if before != self.cursor_row:
+            self.post_message(self.Highlighted(self, self.selected_key))
 
     def _scroll_to_cursor(self) -> None:
         height = self.scrollable_content_region.height - 1  # the header stays on top

@@ -5,7 +5,7 @@ live by watch), with the node and scaling runbook actions and a pod log view."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 from screens.action_modal import AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
-from screens.widgets import Panel, ShellHeader
+from screens.widgets import Panel, ShellHeader, short_age
 from services import kube_model as km
 from services.errors import NotConfigured, ServiceError
 from services.health import BotEndpoint
@@ -110,17 +110,6 @@ def forecast_rows(capacity: Capacity, game: str = "") -> dict[str, tuple]:
             most,
         )
     return rows
-
-
-def short_age(created: datetime | None, now: datetime | None = None) -> str:
-    """'45s', '12m', '5h', '3d' like kubectl."""
-    if created is None:
-        return "?"
-    seconds = ((now or datetime.now(UTC)) - created).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{max(int(seconds), 0)}s"
 
 
 def pod_row(pod: km.Pod, now: datetime | None = None) -> tuple:

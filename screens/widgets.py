@@ -3,6 +3,7 @@ panel that shows its data age when stale, and the figure tile."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -131,3 +132,14 @@ class Tile(Static):
             text.append(f"\n{note}", style="dim italic")
         self.set_class(alert, "-alert")
         self.update(text)
+
+
+def short_age(created: datetime | None, now: datetime | None = None) -> str:
+    """'45s', '12m', '5h', '3d' like kubectl."""
+    if created is None:
+        return "?"
+    seconds = ((now or datetime.now(UTC)) - created).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(int(seconds), 0)}s"

@@ -279,3 +279,28 @@ class AlertsService:
                 None, "console", f"node {node} uses over 80% of its RAM",
             ))  # fmt: skip
         return found
+
+
+def _identity(alert: Alert) -> str:
+    return json.dumps({k: v for k, v in alert.labels.items() if k != "alertstate"}, sort_keys=True)
+
+
+def merge(prometheus: list[Alert], alertmanager: list[Alert], console: list[Alert]) -> list[Alert]:
+    """One row per alert: Prometheus' state and since, with Alertmanager's view (silenced,
+    inhibited, fingerprint, summary) joined on the labels; Alertmanager-only alerts (from
+    another Prometheus) and the console's own after them. Firing and critical first."""
+    from dataclasses import replace
+
+    held = {_identity(a): a for a in alertmanager}
+    rows = []
+    for alert in prometheus:
+        am = held.pop(_identity(alert), None)
+        if am is not None:
+            alert = replace(alert, fingerprint=am.fingerprint, summary=am.summary, silenced_by=am.silenced_by,
+                            inhibited_by=am.inhibited_by)  # fmt: skip
+        rows.append(alert)
+    rows.extend(held.values())
+    rows.extend(console)
+    rank = {"critical": 0, "warning": 1}
+    return sorted(rows, key=lambda a: (a.state == "pending", bool(a.silenced_by or a.inhibited_by),
+                                       rank.get(a.severity, 2), a.name))  # fmt: skip

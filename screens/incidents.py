@@ -1,0 +1,433 @@
+"""The incidents area: firing and pending alerts (Prometheus, Alertmanager, the runbooks'
+own conditions) with silences and the last hour of the AGIS metrics; incidents with their
+response and status-update clocks and a timeline that collects every runbook action taken
+while they are open; silence, declare, move through the plan, command, note, post-mortem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
+
+from screens.action_modal import ActionConfirmScreen, AskScreen, ChooseScreen
+from screens.base import AreaScreen, DataShown
+from screens.live_table import LiveTable
+from screens.widgets import Panel, ShellHeader, short_age
+from services.alerts import Alert, Series, Silence, matchers_for, merge
+from services.errors import ServiceError
+from services.incident_actions import (
+    ALERT_ACTIONS,
+    DECLARE_INCIDENT,
+    EXPIRE_SILENCE,
+    INCIDENT_ACTIONS,
+    INCIDENT_COMMAND,
+    INCIDENT_NOTE,
+    INCIDENT_POSTMORTEM,
+    INCIDENT_STATUS,
+    SILENCE_ALERT,
+    parse_minutes,
+)  # fmt: skip
+from services.incidents import SEVERITIES, STEPS, Incident, TimelineEntry, response_clock, update_clock
+from services.polling import Freshness
+
+ALERT_COLUMNS = ("state", "severity", "alert", "since", "source", "detail")
+SILENCE_COLUMNS = ("silence", "state", "matchers", "by", "ends", "comment")
+INCIDENT_COLUMNS = ("incident", "sev", "status", "commander", "response", "update", "title")
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
+SEV_STYLE = {"P0": "bold white on red", "P1": "bold red", "P2": "yellow", "P3": ""}
+SOURCE_SHORT = {"prometheus": "prom", "alertmanager": "am", "console": "sql"}
+SEVERITY_FOR_ALERT = {"critical": "P1", "warning": "P2"}
+
+
+def alert_row(alert: Alert, now: datetime | None = None) -> tuple:
+    state = alert.state
+    if alert.silenced_by:
+        state += " · silenced"
+    elif alert.inhibited_by:
+        state += " · inhibited"
+    muted = bool(alert.silenced_by or alert.inhibited_by) or alert.state == "pending"
+    detail = alert.summary or ", ".join(
+        f"{k}={v}"
+        for k, v in sorted(alert.labels.items())
+        if k not in ("alertname", "severity", "alertstate")
+    )
+    return (
+        Text(
+            state, style="dim" if muted else "bold red" if alert.state in ("firing", "active") else "yellow"
+        ),
+        Text(alert.severity or "—", style="dim" if muted else SEVERITY_STYLE.get(alert.severity, "")),
+        Text(alert.name, style="dim" if muted else "bold"),
+        short_age(alert.since, now) if alert.since else "—",
+        SOURCE_SHORT.get(alert.source, alert.source),
+        detail,
+    )
+
+
+def silence_row(s: Silence, now: datetime | None = None) -> tuple:
+    now = now or datetime.now(UTC)
+    if s.state == "active" and s.ends_at:
+        ends = f"in {short_age(now - (s.ends_at - now), now)}"
+    else:
+        ends = f"{s.ends_at:%m-%d %H:%M}" if s.ends_at else "—"
+    return (s.id[:8], Text(s.state, style="green" if s.state == "active" else "dim"), " ".join(s.matchers),
+            s.created_by, ends, s.comment)  # fmt: skip
+
+
+def incident_row(i: Incident, now: datetime) -> tuple:
+    response = response_clock(i, now)
+    update = update_clock(i, now)
+    return (
+        i.ref,
+        Text(i.severity, style=SEV_STYLE[i.severity]),
+        i.status,
+        i.commander or Text("none", style="bold yellow"),
+        Text(response.text, style="bold red" if response.missed else ""),
+        Text(update.text, style="bold red" if update.missed else "") if update else "—",
+        i.title,
+    )
+
+
+def timeline_text(incident: Incident, entries: list[TimelineEntry]) -> str:
+    level, meaning, _ = SEVERITIES[incident.severity]
+    lines = [
+        f"[b]{incident.ref}[/b] {escape(incident.title)}",
+        f"{incident.severity} {level} · {escape(meaning)} · status [b]{incident.status}[/b] · "
+        f"commander {escape(incident.commander or 'none')}",
+        "",
+    ]
+    style = {"action": "cyan", "status": "bold", "declared": "bold", "note": "", "commander": "green"}
+    for e in entries:
+        colour = style.get(e.kind, "dim")
+        what = f"[{colour}]{e.kind}[/]" if colour else e.kind
+        lines.append(f"{e.at:%H:%M:%S} {escape(e.operator):<10} {what} {escape(e.text)}")
+    return "\n".join(lines)
+
+
+class IncidentsScreen(AreaScreen):
+    AREA = "incidents"
+    AUTO_FOCUS = "#alerts-table"
+
+    DEFAULT_CSS = """
+    IncidentsScreen TabbedContent { height: 1fr; }
+    IncidentsScreen TabPane { padding: 0; }
+    IncidentsScreen Panel { height: 1fr; }
+    IncidentsScreen LiveTable { height: auto; max-height: 100%; }
+    IncidentsScreen #alerts-side { width: 3fr; }
+    IncidentsScreen #charts-panel { width: 1fr; min-width: 26; }
+    IncidentsScreen #silences-panel { height: auto; max-height: 40%; }
+    IncidentsScreen .chart-title { height: 1; color: $text-muted; }
+    IncidentsScreen Sparkline { height: 3; margin: 0 0 1 0; }
+    IncidentsScreen #incidents-panel { height: auto; max-height: 45%; }
+    IncidentsScreen #timeline { height: auto; }
+    """
+    BINDINGS = [
+        Binding("a", "tab('alerts')", "Alerts", show=False),
+        Binding("i", "tab('incidents')", "Incidents", show=False),
+        Binding("e", "export", "Export post-mortem"),
+        *(
+            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
+            for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield ShellHeader(self.AREA)
+        with TabbedContent(initial="alerts"):
+            with TabPane("a Alerts", id="alerts"):
+                with Horizontal():
+                    with Vertical(id="alerts-side"):
+                        with Panel(title="Alerts: Prometheus, Alertmanager, the runbooks' conditions",
+                                   id="alerts-panel"):  # fmt: skip
+                            yield LiveTable(ALERT_COLUMNS, id="alerts-table")
+                        with Panel(title="Silences", id="silences-panel"):
+                            yield LiveTable(SILENCE_COLUMNS, id="silences-table")
+                    with Panel(title="Last hour", id="charts-panel"):
+                        yield Static("", id="charts-note")
+            with TabPane("i Incidents", id="incidents"):
+                with Panel(title="Open incidents", id="incidents-panel"):
+                    yield LiveTable(INCIDENT_COLUMNS, id="incidents-table")
+                with Panel(title="Timeline", id="timeline-panel"):
+                    yield Static("no incident selected — D declares one", id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        services = self.shell.services
+        alerts = services.alerts
+        self.sources: dict[str, list[Alert]] = {"prometheus": [], "alertmanager": [], "console": []}
+        self.alerts: dict[str, Alert] = {}
+        self.incidents: dict[str, Incident] = {}
+        self.silences: dict[str, Silence] = {}
+        self._reminded: set[tuple[int, datetime]] = set()
+        self._source_pollers = {}
+        if alerts.prometheus_url:
+            self._source_pollers["prometheus"] = self.poll(
+                "prometheus", alerts.prometheus_alerts, partial(self._source, "prometheus")
+            )
+            self.poll("charts", alerts.series, self._show_charts, interval=30)
+        else:
+            self.query_one("#charts-note", Static).update(
+                "[dim]Prometheus is not configured (PROMETHEUS_URL)[/]"
+            )
+        if alerts.alertmanager_url:
+            self._source_pollers["alertmanager"] = self.poll(
+                "alertmanager", alerts.alertmanager_alerts, partial(self._source, "alertmanager")
+            )
+            self._silences = self.poll("silences", alerts.silences, self._show_silences)
+        self._source_pollers["console"] = self.poll("business", alerts.business_alerts,
+                                                   partial(self._source, "console"))  # fmt: skip
+        self._incidents = self.poll("incidents", services.incidents.open_incidents, self._show_incidents)
+        self.set_interval(1.0, self._tick)
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def _source(self, source: str, alerts: list[Alert]) -> None:
+        self.sources[source] = alerts
+        merged = merge(self.sources["prometheus"], self.sources["alertmanager"], self.sources["console"])
+        self.alerts = {a.key: a for a in merged}
+        self.query_one("#alerts-table", LiveTable).sync({a.key: alert_row(a) for a in merged})
+        self._show_age()
+        self.app.post_message(DataShown())
+
+    def _show_silences(self, silences: list[Silence]) -> None:
+        self.silences = {s.id: s for s in silences if s.state != "expired" or len(silences) < 30}
+        self.query_one("#silences-table", LiveTable).sync(
+            {s.id: silence_row(s) for s in self.silences.values()}
+        )
+
+    def _show_charts(self, series: list[Series]) -> None:
+        panel = self.query_one("#charts-panel", Panel)
+        note = self.query_one("#charts-note", Static)
+        note.update("")
+        for s in series:
+            key = s.title.replace("/", "-").replace(" ", "-")
+            last = "no data" if s.last is None else f"{s.last:,.2f}"
+            try:
+                title = self.query_one(f"#title-{key}", Static)
+                spark = self.query_one(f"#spark-{key}", Sparkline)
+            except Exception:
+                title = Static(classes="chart-title", id=f"title-{key}")
+                spark = Sparkline([], id=f"spark-{key}")
+                panel.mount(title, spark)
+            title.update(f"{s.title}: [b]{last}[/b]")
+            spark.data = s.values or [0.0]
+
+    def _show_age(self) -> None:
+        worst = Freshness(0.0, False, None, 0, True)
+        for source, poller in self._source_pollers.items():
+            f = poller.freshness()
+            if f.stale and (not worst.stale or f.error):
+                worst = Freshness(f.age, True, f"{source}: {f.error}" if f.error else None, f.failures, True)
+        self.query_one("#alerts-panel", Panel).show_freshness(worst)
+        self.query_one("#incidents-panel", Panel).show_freshness(self._incidents.freshness())
+
+    # -- incidents ----------------------------------------------------------------------
+
+    def _show_incidents(self, incidents: list[Incident]) -> None:
+        self.incidents = {str(i.id): i for i in incidents}
+        self._render_incidents()
+        self._load_timeline()
+
+    def _render_incidents(self) -> None:
+        now = datetime.now(UTC)
+        rows = {str(i.id): incident_row(i, now) for i in self.incidents.values()}
+        self.query_one("#incidents-table", LiveTable).sync(rows)
+
+    def _tick(self) -> None:
+        self._render_incidents()  # the clocks move
+        self._show_age()
+        now = datetime.now(UTC)
+        for i in self.incidents.values():  # P0/P1: a status update every 30 minutes
+            clock = update_clock(i, now)
+            if clock and clock.missed and (i.id, i.last_update_at) not in self._reminded:
+                self._reminded.add((i.id, i.last_update_at))
+                self.notify(f"{i.ref} ({i.severity}): {clock.text}; n adds a note as the update",
+                            title="Status update due", severity="warning", timeout=15)  # fmt: skip
+
+    @on(LiveTable.Highlighted)
+    def _highlighted(self, event: LiveTable.Highlighted) -> None:
+        if event.table.id == "incidents-table":
+            self._load_timeline()
+
+    @work(exclusive=True, group="timeline", exit_on_error=False)
+    async def _load_timeline(self) -> None:
+        key = self.query_one("#incidents-table", LiveTable).selected_key
+        incident = self.incidents.get(key or "")
+        timeline = self.query_one("#timeline", Static)
+        if incident is None:
+            timeline.update("no open incident — D declares one")
+            return
+        try:
+            entries = await self.shell.services.incidents.timeline(incident)
+        except ServiceError as exc:
+            timeline.update(f"[red]{escape(str(exc))}[/]")
+            return
+        timeline.update(timeline_text(incident, entries))
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one("#alerts-table" if tab == "alerts" else "#incidents-table", LiveTable).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        if self.shell.context.read_only:
+            return []
+        return [
+            (a.title, f"{a.help}; key {a.key}, role {a.role}", partial(self.action_act, a.name))
+            for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
+        ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.shell.context.read_only:
+            return False
+        return True
+
+    def action_act(self, name: str) -> None:
+        action = next(a for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS) if a.name == name)
+        self._act(action)
+
+    def _selected_incident(self) -> Incident | None:
+        return self.incidents.get(self.query_one("#incidents-table", LiveTable).selected_key or "")
+
+    @work(group="action", exit_on_error=False)
+    async def _act(self, action) -> None:
+        push = self.app.push_screen_wait
+        params: dict[str, Any] = {}
+        if action is SILENCE_ALERT:
+            alert = self.alerts.get(self.query_one("#alerts-table", LiveTable).selected_key or "")
+            if alert is None or alert.source == "console":
+                self.notify("select a Prometheus or Alertmanager alert first (the runbooks' own conditions "
+                            "are not in Alertmanager)", severity="warning")  # fmt: skip
+                self.action_tab("alerts")
+                return
+            answer = await push(AskScreen(f"Silence {alert.name} for how long? (minutes, or 2h, 1d)", "2h"))
+            if answer is None:
+                return
+            try:
+                params["minutes"] = parse_minutes(answer)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", title="Nothing was done")
+                return
+            comment = await push(AskScreen("Why? (the silence's comment)", ""))
+            if not comment:
+                self.notify("a silence needs a comment: nothing was done", severity="warning")
+                return
+            params.update(comment=comment, matchers=matchers_for(alert))
+            await self.confirm_and_run(action, alert.name, params)
+            self._refresh_all()
+            return
+        if action is EXPIRE_SILENCE:
+            key = self.query_one("#silences-table", LiveTable).selected_key
+            if key is None:
+                self.notify("select a silence first", severity="warning")
+                return
+            await self.confirm_and_run(action, key)
+            self._refresh_all()
+            return
+        if action is DECLARE_INCIDENT:
+            await self._declare(push)
+            return
+        incident = self._selected_incident()
+        if incident is None:
+            self.notify("select an incident first (i), or D declares one", severity="warning")
+            self.action_tab("incidents")
+            return
+        target = str(incident.id)
+        if action is INCIDENT_STATUS:
+            following = STEPS[min(STEPS.index(incident.status) + 1, len(STEPS) - 1)]
+            choices = [s for s in STEPS if s != incident.status]
+            status = await push(ChooseScreen(f"{incident.ref} is in {incident.status}: move it to", choices,
+                                             following))  # fmt: skip
+            if status is None:
+                return
+            params["status"] = status
+        elif action is INCIDENT_NOTE:
+            text = await push(AskScreen(f"Note on {incident.ref} (a status update)", ""))
+            if not text:
+                return
+            params["text"] = text
+            await self._run_quiet(action, target, params)  # the typed note is the confirmation
+            return
+        elif action is INCIDENT_POSTMORTEM:
+            fields = {"impact": "impact: who was affected, how long", "root_cause": "root cause",
+                      "action_items": "action items (separate with ;)"}  # fmt: skip
+            plan = await self.runbook().plan(action, target)
+            answer = await push(ActionConfirmScreen(plan, fields=fields))
+            if answer is None:
+                return
+            answer["action_items"] = "\n".join(p.strip() for p in answer.get("action_items", "").split(";"))
+            await self._run_quiet(action, target, {k: v for k, v in answer.items() if v})
+            return
+        elif action is INCIDENT_COMMAND:
+            params["commander"] = self.shell.context.operator
+        await self.confirm_and_run(action, target, params)
+        self._refresh_all()
+
+    async def _declare(self, push) -> None:
+        on_alerts = self.query_one(TabbedContent).active == "alerts"
+        alert = (
+            self.alerts.get(self.query_one("#alerts-table", LiveTable).selected_key or "")
+            if on_alerts
+            else None
+        )
+        default = SEVERITY_FOR_ALERT.get(alert.severity, "P2") if alert else "P2"
+        choices = [f"{s} {SEVERITIES[s][0]}: {SEVERITIES[s][1]}" for s in SEVERITIES]
+        severity = await push(
+            ChooseScreen("Severity", choices, next(c for c in choices if c.startswith(default)))
+        )
+        if severity is None:
+            return
+        title = await push(AskScreen("Title", (alert.summary or alert.name) if alert else ""))
+        if not title:
+            return
+        params: dict[str, Any] = {"severity": severity[:2], "commander": self.shell.context.operator}
+        if alert:
+            params.update(alert_name=alert.name, alert_labels=alert.labels)
+        outcome = await self.confirm_and_run(DECLARE_INCIDENT, title, params)
+        if outcome and outcome.ok:
+            self.action_tab("incidents")
+        self._refresh_all()
+
+    async def _run_quiet(self, action, target: str, params: dict[str, Any]) -> None:
+        try:
+            outcome = await self.runbook().execute(action, target, params)
+        except ServiceError as exc:
+            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
+            return
+        severity = "information" if outcome.ok else "error"
+        self.notify(outcome.message, title=f"{action.title}: {outcome.status}", severity=severity)
+        self._refresh_all()
+
+    def _refresh_all(self) -> None:
+        for poller in self._pollers:
+            poller.trigger()
+
+    @work(group="export", exit_on_error=False)
+    async def action_export(self) -> None:
+        incident = self._selected_incident()
+        if incident is None:
+            self.notify("select an incident first (i)", severity="warning")
+            return
+        path = await self.app.push_screen_wait(
+            AskScreen(
+                f"Write the post-mortem of {incident.ref} to which file?",
+                f"postmortem-{incident.ref.lower()}.md",
+            )
+        )
+        if not path:
+            return
+        try:
+            written = await self.shell.services.incidents.export(incident, path)
+        except (OSError, ServiceError) as exc:
+            self.notify(str(exc), severity="error", title="Post-mortem not written")
+            return
+        self.notify(f"written to {written}", title=f"Post-mortem {incident.ref}")

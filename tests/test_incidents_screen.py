@@ -1,0 +1,77 @@
+"""The incidents area as a commander uses it: the runbooks' own alert conditions listed,
+an incident declared from one, a note, the timeline, the post-mortem written to a file,
+and another console's incident appearing at once (NOTIFY, not the poll)."""
+
+from __future__ import annotations
+
+from screens.action_modal import ActionConfirmScreen, AskScreen, ChooseScreen
+from screens.live_table import LiveTable
+from services.incident_actions import DECLARE_INCIDENT
+from services.runbook import Actor, Runbook
+from tests.conftest import wait_until
+from tests.helpers import make_app, text_of
+
+
+async def _open(pilot, app):
+    await pilot.press("4")
+    screen = app.screen
+    alerts = screen.query_one("#alerts-table", LiveTable)
+    await wait_until(pilot, lambda: len(alerts.shown) >= 3)
+    return screen, alerts
+
+
+async def test_declare_from_an_alert_note_and_export(seeded_db, tmp_path):
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, alerts = await _open(pilot, app)
+        names = [str(row[2]) for row in alerts.shown.values()]
+        assert {"OrdersStuckInPaid", "OrdersInError", "NodeCapacityHigh"} <= set(names)
+        key = next(k for k, row in alerts.shown.items() if str(row[2]) == "OrdersStuckInPaid")
+        alerts.move_cursor(row=alerts.get_row_index(key))
+        await pilot.press("D")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChooseScreen))
+        await pilot.press("enter")  # the preset: P1 for a critical alert
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        assert "have no server" in app.screen.value  # the title starts from the alert's summary
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        await pilot.press("y")
+        incidents = screen.query_one("#incidents-table", LiveTable)
+        await wait_until(pilot, lambda: len(incidents.shown) == 1)
+        [row] = incidents.shown.values()
+        assert str(row[1]) == "P1" and row[2] == "detection" and row[3] == "alice"
+        assert str(row[4]).startswith("responded in")  # taking command on declaring is the first response
+        assert str(row[5]).startswith("next update in")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press(*"retried 4 orders", "enter")
+        timeline = screen.query_one("#timeline")
+        await wait_until(pilot, lambda: "retried 4 orders" in text_of(timeline))
+        assert "declared P1" in text_of(timeline)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        target = tmp_path / "pm.md"
+        await pilot.press("ctrl+u", *str(target), "enter")
+        await wait_until(pilot, lambda: target.exists())
+        text = target.read_text()
+        assert "## Timeline" in text and "note: retried 4 orders" in text
+
+
+async def test_another_consoles_incident_appears_at_once(seeded_db):
+    app = make_app(seeded_db, refresh=3600)  # no poll would show it: only NOTIFY can
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, _ = await _open(pilot, app)
+        incidents = screen.query_one("#incidents-table", LiveTable)
+        assert not incidents.shown
+        from console.settings import Settings
+        from console.wiring import build_services
+
+        services = build_services(Settings.isolated(DATABASE_URL=seeded_db).resolved())
+        try:
+            book = Runbook(services, Actor("bob", "oncall", "other-console"))
+            assert (await book.execute(DECLARE_INCIDENT, "Bot down in production", {"severity": "P0"})).ok
+        finally:
+            await services.close()
+        await wait_until(pilot, lambda: len(incidents.shown) == 1, timeout=10)
+        [row] = incidents.shown.values()
+        assert str(row[1]) == "P0" and str(row[3]) == "none" and str(row[4]).startswith("respond in 14:")
