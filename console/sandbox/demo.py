@@ -75,6 +75,34 @@ async def prepare_database(admin_dsn: str, dsn: str, *, reset: bool) -> str:
         await conn.close()
 
 
+def start_monitoring(home: Path, bot) -> tuple:
+    """Prometheus (scraping the fake bot every second, with the shipped AGIS rules, their
+    `for` shortened so alerts fire within a minute) and Alertmanager, from the Debian
+    packages, on 127.0.0.1; () when they are not installed (the demo runs without)."""
+    from console.sandbox.monitoring import (
+        AlertmanagerServer,
+        MonitoringBinariesNotFound,
+        PrometheusServer,
+        demo_rules,
+    )
+
+    root = home / "demo-monitoring"
+    rules = demo_rules(Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "agis-rules.yml",
+                       root / "agis-rules.yml", for_="30s")  # fmt: skip
+    try:
+        am = AlertmanagerServer(root / "alertmanager")
+        am.start()
+    except MonitoringBinariesNotFound as exc:
+        say(f"{exc}: the incidents area runs without Prometheus and Alertmanager")
+        return ()
+    prometheus = PrometheusServer(root / "prometheus", rule_files=[rules], interval="1s",
+                                  scrape_targets={"agis-bot": bot.url.removeprefix("http://")},
+                                  alertmanager_url=am.url)  # fmt: skip
+    prometheus.start()
+    say(f"Prometheus {prometheus.url}, Alertmanager {am.url}")
+    return (prometheus, am)
+
+
 def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
     """Start the sandbox, run the console on it, stop the sandbox. Returns the exit code."""
     from console.sandbox.pgcluster import ClusterError, EmbeddedPostgres, PostgresBinariesNotFound
@@ -123,6 +151,10 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         kubeconfig = kube.kubeconfig(home / "demo-kubeconfig")
         say(f"loopback fakes: functions {functions.url}, Stripe {payments.url}, panel {panel.url}, "
             f"Kubernetes {kube.url}, bot {bot.url}")  # fmt: skip
+        monitoring = start_monitoring(home, bot)
+        urls = {}
+        if monitoring:
+            urls = {"PROMETHEUS_URL": monitoring[0].url, "ALERTMANAGER_URL": monitoring[1].url}
         try:
             settings = Settings.isolated(
                 DATABASE_URL=dsn,
@@ -134,13 +166,14 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
                 PTERO_APP_KEY=panel.app_key,
                 KUBECONFIG=str(kubeconfig),
                 OPSCONSOLE_BOT_URL=bot.url,
+                **urls,
                 environment={"name": "demo", "colour": "green"},
                 operators={getpass.getuser(): {"role": "admin"}},
             ).resolved()
             run_tui(settings, read_only=read_only, dry_run=False)
         finally:
-            for fake in fakes:
-                fake.stop()
+            for server in (*monitoring, *fakes):
+                server.stop()
         return 0
     finally:
         with contextlib.suppress(Exception):

@@ -1,7 +1,11 @@
 """A loopback AGIS bot: its health, readiness and version endpoints, with readiness the
-sandbox can switch off (`fake.ready = False`) to show a bot that lost its database."""
+sandbox can switch off (`fake.ready = False`) to show a bot that lost its database, and
+its Prometheus metrics (the manual's `agis_bot_*`), whose rates the sandbox sets."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 from aiohttp import web
 
@@ -15,11 +19,33 @@ class FakeBot(LoopbackServer):
         super().__init__()
         self.ready = True
         self.version = {"version": version, "commit": commit, "built": built}
+        self.database_connected = True
+        self.active_servers = {"minecraft": 14, "rust": 9, "valheim": 6, "ark": 5, "cs2": 4}
+        self.users = 1843
+        self._lock = threading.Lock()
+        self._at = time.monotonic()
+        self._rates = {"commands": 3.0, "errors": 0.05, "webhook_failures": 0.0}
+        self._totals = dict.fromkeys(self._rates, 0.0)
+
+    def set_rate(self, counter: str, per_second: float) -> None:
+        """Change how fast `commands`, `errors` or `webhook_failures` grow (counters stay
+        monotonic: what accrued at the old rate is kept)."""
+        with self._lock:
+            self._accrue()
+            self._rates[counter] = per_second
+
+    def _accrue(self) -> dict[str, float]:
+        now = time.monotonic()
+        for name, rate in self._rates.items():
+            self._totals[name] += rate * (now - self._at)
+        self._at = now
+        return dict(self._totals)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/version", self._version)
+        app.router.add_get("/metrics", self._metrics)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "database": "connected", "discord": "connected"})
@@ -31,3 +57,31 @@ class FakeBot(LoopbackServer):
 
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response(self.version)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        with self._lock:
+            totals = self._accrue()
+        commands = totals["commands"]
+        lines = [
+            "# HELP agis_bot_commands_total Total commands executed (by command name)",
+            "# TYPE agis_bot_commands_total counter",
+            *(f'agis_bot_commands_total{{command="{c}"}} {commands * share:.3f}'
+              for c, share in (("servers", 0.5), ("status", 0.3), ("export", 0.2))),
+            "# HELP agis_bot_errors_total Total errors encountered",
+            "# TYPE agis_bot_errors_total counter",
+            f"agis_bot_errors_total {totals['errors']:.3f}",
+            "# HELP agis_bot_stripe_webhook_failures_total Stripe webhook deliveries that failed",
+            "# TYPE agis_bot_stripe_webhook_failures_total counter",
+            f"agis_bot_stripe_webhook_failures_total {totals['webhook_failures']:.3f}",
+            "# HELP agis_bot_servers_total Active game servers (by game type)",
+            "# TYPE agis_bot_servers_total gauge",
+            *(f'agis_bot_servers_total{{game="{g}"}} {n}' for g, n in self.active_servers.items()),
+            "# HELP agis_bot_users_total Registered users",
+            "# TYPE agis_bot_users_total gauge",
+            f"agis_bot_users_total {self.users}",
+            "# HELP agis_bot_database_connected Whether the bot reaches PostgreSQL",
+            "# TYPE agis_bot_database_connected gauge",
+            f"agis_bot_database_connected {1 if self.database_connected else 0}",
+        ]  # fmt: skip
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
+                            headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
