@@ -75,3 +75,42 @@ async def test_another_consoles_incident_appears_at_once(seeded_db):
         await wait_until(pilot, lambda: len(incidents.shown) == 1, timeout=10)
         [row] = incidents.shown.values()
         assert str(row[1]) == "P0" and str(row[3]) == "none" and str(row[4]).startswith("respond in 14:")
+
+
+async def test_a_p1_without_an_update_for_30_minutes_reminds_the_commander(seeded_db):
+    import asyncpg
+
+    from console.settings import Settings
+    from console.wiring import build_services
+
+    services = build_services(Settings.isolated(DATABASE_URL=seeded_db).resolved())
+    try:
+        book = Runbook(services, Actor("bob", "oncall", "other-console"))
+        declared = await book.execute(
+            DECLARE_INCIDENT, "Payments failing", {"severity": "P1", "commander": "bob"}
+        )
+    finally:
+        await services.close()
+    conn = await asyncpg.connect(seeded_db)
+    try:  # the last status update was 31 minutes ago
+        sql = "UPDATE ops.incidents SET last_update_at = now() - interval '31 minutes' WHERE id = $1"
+        await conn.execute(sql, declared.detail["incident_id"])
+    finally:
+        await conn.close()
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, _ = await _open(pilot, app)
+        incidents = screen.query_one("#incidents-table", LiveTable)
+        await wait_until(pilot, lambda: len(incidents.shown) == 1)
+        [row] = incidents.shown.values()
+        assert str(row[5]).startswith("status update overdue by 1:")
+        await wait_until(
+            pilot, lambda: any("Status update due" in (n.title or "") for n in app._notifications)
+        )
+        # A note is the update: the clock starts over and the row stops being red.
+        await pilot.press("i", "n")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press(*"webhook secret rotated, watching", "enter")
+        await wait_until(
+            pilot, lambda: str(next(iter(incidents.shown.values()))[5]).startswith("next update in 29:")
+        )

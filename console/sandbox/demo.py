@@ -99,6 +99,10 @@ def start_monitoring(home: Path, bot) -> tuple:
                                   scrape_targets={"agis-bot": bot.url.removeprefix("http://")},
                                   alertmanager_url=am.url)  # fmt: skip
     prometheus.start()
+    # The story: the bot starts erring and a Stripe webhook fails now and then, so
+    # HighErrorRate and PaymentWebhookFailures fire about a minute in.
+    bot.set_rate("errors", 8.0)
+    bot.set_rate("webhook_failures", 0.02)
     say(f"Prometheus {prometheus.url}, Alertmanager {am.url}")
     return (prometheus, am)
 
