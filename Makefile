@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	bash .ci/system-deps
 
-demo: setup
+demo: setup system-deps
 	$(BIN)/opsconsole demo
 
 test: setup system-deps

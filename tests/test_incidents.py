@@ -4,6 +4,7 @@ typing it; the response and update clocks on a frozen clock; the post-mortem fil
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,3 +166,22 @@ async def test_business_alerts_are_the_runbooks_conditions(seeded_db):
     hot = [a for a in alerts if a.name == "NodeCapacityHigh"]
     assert [a.labels["node"] for a in hot] == ["fsn1-node-01"] and hot[0].severity == "warning"
     assert all(a.source == "console" for a in alerts)
+
+
+async def test_incidents_json(book, seeded_db):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    await book.execute(DECLARE_INCIDENT, "Minio backups failing", {"severity": "P2", "commander": "ines"})
+    env = {**os.environ, "DATABASE_URL": seeded_db, "XDG_CONFIG_HOME": "/nonexistent"}
+    command = [sys.executable, "-m", "console", "incidents", "--json"]
+    run = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    [incident] = json.loads(run.stdout)
+    assert incident["ref"].startswith("INC-") and incident["severity"] == "P2"
+    assert incident["commander"] == "ines"
+    assert incident["status"] == "detection" and incident["response"].startswith("responded in")
