@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from textual import events
@@ -97,7 +98,16 @@ class AreaScreen(Screen):
     """A screen of one area. Subclasses add pollers in on_mount with `poll(...)`."""
 
     AREA = ""
+    ACTIONS: tuple[Action, ...] = ()  # the runbook actions this screen offers (keys, palette, help)
+    SELECTION = ""  # what the actions act on, for the palette ("order"); else each action's target kind
     BINDINGS = [Binding("r", "refresh_now", "Refresh", tooltip="Poll every source of this screen now")]
+
+    @staticmethod
+    def action_bindings(actions: tuple[Action, ...]) -> list[Binding]:
+        """One key binding per action, its help as the tooltip (the help screen shows it)."""
+        return [
+            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})") for a in actions
+        ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -139,8 +149,26 @@ class AreaScreen(Screen):
         return poller
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        """(name, help, callback) entries this screen adds to the command palette."""
-        return []
+        """(name, help, callback) entries this screen adds to the command palette: its
+        actions, unless the console is read-only."""
+        if self.shell.context.read_only:
+            return []
+        return [
+            (f"{a.title} (selected {self.SELECTION or a.target_kind})",
+             f"{a.help}; key {a.key}, role {a.role}", partial(self.action_act, a.name))
+            for a in self.ACTIONS
+        ]  # fmt: skip
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and self.shell.context.read_only:
+            return False  # read-only hides every action
+        return True
+
+    def find_action(self, name: str) -> Action:
+        return next(a for a in self.ACTIONS if a.name == name)
+
+    def action_act(self, name: str) -> None:
+        """Run the screen's action `name` on what is selected (subclasses say how)."""
 
     def runbook(self) -> Runbook:
         """The runbook engine acting as this console's operator."""

@@ -5,7 +5,6 @@ while they are open; silence, declare, move through the plan, command, note, pos
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -129,14 +128,12 @@ class IncidentsScreen(AreaScreen):
     IncidentsScreen #incidents-panel { height: auto; max-height: 45%; }
     IncidentsScreen #timeline { height: auto; }
     """
+    ACTIONS = (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
     BINDINGS = [
         Binding("a", "tab('alerts')", "Alerts", show=False),
         Binding("i", "tab('incidents')", "Incidents", show=False),
         Binding("e", "export", "Export post-mortem"),
-        *(
-            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
-            for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
-        ),
+        *AreaScreen.action_bindings((*ALERT_ACTIONS, *INCIDENT_ACTIONS)),
     ]
 
     def compose(self) -> ComposeResult:
@@ -278,21 +275,8 @@ class IncidentsScreen(AreaScreen):
         self.query_one(TabbedContent).active = tab
         self.query_one("#alerts-table" if tab == "alerts" else "#incidents-table", LiveTable).focus()
 
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        if self.shell.context.read_only:
-            return []
-        return [
-            (a.title, f"{a.help}; key {a.key}, role {a.role}", partial(self.action_act, a.name))
-            for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
-        ]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and self.shell.context.read_only:
-            return False
-        return True
-
     def action_act(self, name: str) -> None:
-        action = next(a for a in (*ALERT_ACTIONS, *INCIDENT_ACTIONS) if a.name == name)
+        action = self.find_action(name)
         self._act(action)
 
     def _selected_incident(self) -> Incident | None:

@@ -4,9 +4,7 @@ live by watch), with the node and scaling runbook actions and a pod log view."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from rich.markup import escape
@@ -210,6 +208,7 @@ class NodesScreen(AreaScreen):
     NodesScreen #fleets-table, NodesScreen #autoscalers-table { max-height: 6; margin: 0 0 1 0; }
     NodesScreen #gameservers-table { height: 1fr; }
     """
+    ACTIONS = (*NODE_ACTIONS, *KUBE_ACTIONS)
     BINDINGS = [
         Binding("c", "tab('capacity')", "Capacity", show=False),
         Binding("k", "tab('cluster')", "Cluster", show=False),
@@ -219,10 +218,7 @@ class NodesScreen(AreaScreen):
         Binding("x", "switch_context", "Context"),
         Binding("n", "switch_namespace", "Namespace"),
         Binding("l", "logs", "Logs", tooltip="the selected pod's last 100 lines, then follow"),
-        *(
-            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
-            for a in (*NODE_ACTIONS, *KUBE_ACTIONS)
-        ),
+        *AreaScreen.action_bindings((*NODE_ACTIONS, *KUBE_ACTIONS)),
     ]
 
     def compose(self) -> ComposeResult:
@@ -480,25 +476,11 @@ class NodesScreen(AreaScreen):
 
     # -- actions ------------------------------------------------------------------------
 
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        if self.shell.context.read_only:
-            return []
-        return [
-            (f"{a.title} (selected {a.target_kind})", f"{a.help}; key {a.key}, role {a.role}",
-             partial(self.action_act, a.name))
-            for a in (*NODE_ACTIONS, *KUBE_ACTIONS)
-        ]  # fmt: skip
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and self.shell.context.read_only:
-            return False
-        return True
-
     def _selected(self, selector: str) -> str | None:
         return self.query_one(selector, LiveTable).selected_key
 
     def action_act(self, name: str) -> None:
-        action = next(a for a in (*NODE_ACTIONS, *KUBE_ACTIONS) if a.name == name)
+        action = self.find_action(name)
         selector, tab = {
             "node": ("#capacity-table", "capacity"),
             "deployment": ("#deployments-table", "cluster"),

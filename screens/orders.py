@@ -4,10 +4,8 @@ consoles, and the order runbook actions (retry, panel sync, cancel and refund, b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from rich.markup import escape
 from rich.text import Text
@@ -115,6 +113,8 @@ class OrdersScreen(AreaScreen):
     OrdersScreen #claims { height: auto; color: $warning; }
     OrdersScreen #view-line { height: 1; color: $text-muted; }
     """
+    ACTIONS = ORDER_ACTIONS
+    SELECTION = "order"  # the panel sync acts on the selected order's customer
     BINDINGS = [
         Binding("s", "view('stuck')", "Stuck"),
         Binding("e", "view('errors')", "Errors"),
@@ -124,10 +124,7 @@ class OrdersScreen(AreaScreen):
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", show=False),
         Binding("space", "mark", "Mark", show=False),
         Binding("dollar_sign", "stripe", "Stripe state", key_display="$", show=False),
-        *(
-            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})")
-            for a in ORDER_ACTIONS
-        ),
+        *AreaScreen.action_bindings(ORDER_ACTIONS),
     ]
 
     class PageLoaded(Message):
@@ -320,22 +317,8 @@ class OrdersScreen(AreaScreen):
 
     # -- actions ------------------------------------------------------------------------
 
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        if self.shell.context.read_only:
-            return []
-        return [
-            (f"{a.title} (selected order)", f"{a.help}; key {a.key}, role {a.role}",
-             partial(self.action_act, a.name))
-            for a in ORDER_ACTIONS
-        ]  # fmt: skip
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and self.shell.context.read_only:
-            return False  # read-only hides every action
-        return True
-
     def action_act(self, name: str) -> None:
-        action = next(a for a in ORDER_ACTIONS if a.name == name)
+        action = self.find_action(name)
         if self.selected is None and not self.marked:
             self.notify("select an order first", severity="warning")
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 from services.errors import BackendFailed, NotConfigured, Unreachable
 from services.http import error_text, request_json
+from services.isotime import parse_iso
 from services.postgres import PostgresService
 
 # The charts: title -> PromQL over the AGIS bot's metrics (the manual's Key Panels).
@@ -79,15 +80,6 @@ class Series:
     @property
     def last(self) -> float | None:
         return self.values[-1] if self.values else None
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _matcher_text(m: dict[str, Any]) -> str:
@@ -205,7 +197,7 @@ class AlertsService:
             labels = dict(a.get("labels") or {})
             found.append(Alert(
                 name=labels.get("alertname", "?"), state=status.get("state", "active"),
-                severity=labels.get("severity", ""), labels=labels, since=_when(a.get("startsAt")),
+                severity=labels.get("severity", ""), labels=labels, since=parse_iso(a.get("startsAt")),
                 source="alertmanager", summary=(a.get("annotations") or {}).get("summary", ""),
                 fingerprint=a.get("fingerprint", ""), silenced_by=tuple(status.get("silencedBy") or ()),
                 inhibited_by=tuple(status.get("inhibitedBy") or ()),
@@ -220,7 +212,7 @@ class AlertsService:
             matchers = tuple(_matcher_text(m) for m in s.get("matchers") or [])
             found.append(Silence(
                 s["id"], (s.get("status") or {}).get("state", ""), matchers, s.get("createdBy", ""),
-                s.get("comment", ""), _when(s.get("startsAt")), _when(s.get("endsAt")),
+                s.get("comment", ""), parse_iso(s.get("startsAt")), parse_iso(s.get("endsAt")),
             ))  # fmt: skip
         order = {"active": 0, "pending": 1, "expired": 2}
         return sorted(

@@ -61,28 +61,46 @@ async def _scale_preview(env: ActionEnv, target: str, params: Mapping[str, Any])
     )
 
 
-async def _scale_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    ns, context = _where(params)
-    try:
+def _scaling(kind: str):
+    """The check and run of scaling a deployment or a fleet: re-read the object, refuse a
+    missing one or a no-op, patch its scale subresource."""
+    unit = "replicas" if kind == "deployment" else "gameservers"
+
+    async def current(env: ActionEnv, ns: str, name: str, context) -> int | None:
+        kube = env.services.kube
+        if kind == "deployment":
+            found = await kube.read_deployment(ns, name, context)
+            return None if found is None else found.desired
+        found = await kube.read_fleet(ns, name, context)
+        return None if found is None else found.replicas
+
+    async def check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+        ns, context = _where(params)
+        try:
+            replicas = _replicas(params)
+        except ValueError as exc:
+            return str(exc)
+        now = await current(env, ns, target, context)
+        if now is None:
+            return f"there is no {kind} {ns}/{target}"
+        if now == replicas:
+            return f"{kind} {ns}/{target} already asks for {replicas} {unit}"
+        return None
+
+    async def run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+        ns, context = _where(params)
         replicas = _replicas(params)
-    except ValueError as exc:
-        return str(exc)
-    current = await env.services.kube.read_deployment(ns, target, context)
-    if current is None:
-        return f"there is no deployment {ns}/{target}"
-    if current.desired == replicas:
-        return f"deployment {ns}/{target} already asks for {replicas} replicas"
-    return None
+        before = await current(env, ns, target, context)
+        progress(f"patching {ns}/{target}/scale")
+        scale = env.services.kube.scale_deployment if kind == "deployment" else env.services.kube.scale_fleet
+        now = await scale(ns, target, replicas, context)
+        return Result(f"{kind} {ns}/{target} scaled to {now}", {"from": before, "to": now})
+
+    return check, run
 
 
-async def _scale_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
-    ns, context = _where(params)
-    replicas = _replicas(params)
-    before = await env.services.kube.read_deployment(ns, target, context)
-    progress(f"patching {ns}/{target}/scale")
-    now = await env.services.kube.scale_deployment(ns, target, replicas, context)
-    return Result(f"deployment {ns}/{target} scaled to {now}", {"from": before.desired if before else None,
-                                                                 "to": now})  # fmt: skip
+_scale_check, _scale_run = _scaling("deployment")
+_fleet_check, _fleet_run = _scaling("fleet")
 
 
 async def _wait_ready(env: ActionEnv, ns: str, name: str, context, want, progress: Progress, what: str):
@@ -207,30 +225,6 @@ async def _fleet_preview(env: ActionEnv, target: str, params: Mapping[str, Any])
         (env.services.kube.scale_call_text("fleet", ns, target, replicas),),
         tuple(warnings),
     )
-
-
-async def _fleet_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    ns, context = _where(params)
-    try:
-        replicas = _replicas(params)
-    except ValueError as exc:
-        return str(exc)
-    current = await env.services.kube.read_fleet(ns, target, context)
-    if current is None:
-        return f"there is no fleet {ns}/{target}"
-    if current.replicas == replicas:
-        return f"fleet {ns}/{target} already asks for {replicas} gameservers"
-    return None
-
-
-async def _fleet_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
-    ns, context = _where(params)
-    replicas = _replicas(params)
-    before = await env.services.kube.read_fleet(ns, target, context)
-    progress(f"patching {ns}/{target}/scale")
-    now = await env.services.kube.scale_fleet(ns, target, replicas, context)
-    return Result(f"fleet {ns}/{target} scaled to {now}", {"from": before.replicas if before else None,
-                                                          "to": now})  # fmt: skip
 
 
 SCALE_FLEET = Action(

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.isotime import parse_iso
+
 PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
@@ -39,15 +41,6 @@ def memory_bytes(quantity: str | int | float | None) -> int:
     number, unit = float(match.group(1)), match.group(2)
     scale = _BINARY.get(unit) or _DECIMAL.get(unit)
     return int(number * scale) if scale else 0
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def object_key(obj: dict[str, Any]) -> str:
@@ -196,7 +189,7 @@ def pod(obj: dict[str, Any]) -> Pod:
         reason=_container_reason(status),
         ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers) or len(statuses)}",
         restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
-        created=_when(meta.get("creationTimestamp")),
+        created=parse_iso(meta.get("creationTimestamp")),
         node=spec.get("nodeName") or "",
         cpu_request_m=cpu,
         memory_request=mem,
