@@ -306,32 +306,33 @@ def nodes_list(
         typer.echo(f"  {p.id:<24} {p.ram_gb:>3} GB  {capacity.total_fits(p.id):>4}")
 
 
-@nodes_cli.command("enable")
-def nodes_enable(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The node (ptero_nodes.name).")],
-    config: ConfigOption = None,
-    yes: YesOption = False,
-    dry_run: DryRunOption = False,
-) -> None:
-    """Put a game node back in the pool new orders are placed on."""
-    from services.node_actions import ENABLE_NODE
+def _node_command(action_name: str, doc: str):
+    """`nodes enable NAME` / `nodes disable NAME`: the node action through the engine."""
 
-    _run_action(ctx, config, ENABLE_NODE, name, {}, yes=yes, dry_run=dry_run)
+    def command(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Argument(help="The node (ptero_nodes.name).")],
+        config: ConfigOption = None,
+        yes: YesOption = False,
+        dry_run: DryRunOption = False,
+    ) -> None:
+        from services.node_actions import NODE_ACTIONS
+
+        action = next(a for a in NODE_ACTIONS if a.name == action_name)
+        _run_action(ctx, config, action, name, {}, yes=yes, dry_run=dry_run)
+
+    command.__doc__ = doc
+    return command
 
 
-@nodes_cli.command("disable")
-def nodes_disable(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The node (ptero_nodes.name).")],
-    config: ConfigOption = None,
-    yes: YesOption = False,
-    dry_run: DryRunOption = False,
-) -> None:
-    """Take a game node out of the pool new orders are placed on (its servers keep running)."""
-    from services.node_actions import DISABLE_NODE
-
-    _run_action(ctx, config, DISABLE_NODE, name, {}, yes=yes, dry_run=dry_run)
+nodes_cli.command("enable")(
+    _node_command("enable_node", "Put a game node back in the pool new orders are placed on.")
+)
+nodes_cli.command("disable")(
+    _node_command(
+        "disable_node", "Take a game node out of the pool new orders go to (its servers keep running)."
+    )
+)
 
 
 ContextOption = Annotated[

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from services.errors import ServiceError
-from services.polling import Poller
+from services.polling import Freshness, Poller
 
 if TYPE_CHECKING:
     from services.bundle import Services
@@ -169,6 +169,27 @@ class AreaScreen(Screen):
 
     def action_act(self, name: str) -> None:
         """Run the screen's action `name` on what is selected (subclasses say how)."""
+
+    async def ask_value(self, question: str, value: str, parse: Callable[[str], T]) -> T | None:
+        """Ask the operator for one value and parse it; None when they cancel, or when it
+        does not parse (they are told why, and nothing is done)."""
+        from screens.action_modal import AskScreen
+
+        answer = await self.app.push_screen_wait(AskScreen(question, value))
+        if answer is None:
+            return None
+        try:
+            return parse(answer)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", title="Nothing was done")
+            return None
+
+    def show_freshness(self, freshness: Freshness) -> None:
+        """Every panel of the screen shows the age of its data when stale."""
+        from screens.widgets import Panel
+
+        for panel in self.query(Panel):
+            panel.show_freshness(freshness)
 
     def runbook(self) -> Runbook:
         """The runbook engine acting as this console's operator."""

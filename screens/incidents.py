@@ -293,14 +293,11 @@ class IncidentsScreen(AreaScreen):
                             "are not in Alertmanager)", severity="warning")  # fmt: skip
                 self.action_tab("alerts")
                 return
-            answer = await push(AskScreen(f"Silence {alert.name} for how long? (minutes, or 2h, 1d)", "2h"))
-            if answer is None:
+            minutes = await self.ask_value(f"Silence {alert.name} for how long? (minutes, or 2h, 1d)", "2h",
+                                           parse_minutes)  # fmt: skip
+            if minutes is None:
                 return
-            try:
-                params["minutes"] = parse_minutes(answer)
-            except ValueError as exc:
-                self.notify(str(exc), severity="error", title="Nothing was done")
-                return
+            params["minutes"] = minutes
             comment = await push(AskScreen("Why? (the silence's comment)", ""))
             if not comment:
                 self.notify("a silence needs a comment: nothing was done", severity="warning")

@@ -508,16 +508,12 @@ class NodesScreen(AreaScreen):
                 if action is SCALE_DEPLOYMENT
                 else getattr(current, "replicas", None)
             )
-            answer = await self.app.push_screen_wait(
-                AskScreen(f"{action.title} {name}: how many replicas?", "" if now is None else str(now))
+            replicas = await self.ask_value(
+                f"{action.title} {name}: how many replicas?", "" if now is None else str(now), parse_replicas
             )
-            if answer is None:
+            if replicas is None:
                 return
-            try:
-                params["replicas"] = parse_replicas(answer)
-            except ValueError as exc:
-                self.notify(str(exc), severity="error", title="Nothing was done")
-                return
+            params["replicas"] = replicas
         await self.confirm_and_run(action, name, params)
         if action is RESTART_DEPLOYMENT or action is SCALE_DEPLOYMENT:
             self._pending["deployments"] = None

@@ -189,9 +189,7 @@ class OrdersScreen(AreaScreen):
         )
 
     def _show_age(self) -> None:
-        freshness = self._list.freshness()
-        for panel in self.query(Panel):
-            panel.show_freshness(freshness)
+        self.show_freshness(self._list.freshness())
         self._render_claims()
 
     def on_orders_screen_figures_loaded(self, message: FiguresLoaded) -> None:

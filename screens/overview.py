@@ -108,9 +108,7 @@ class OverviewScreen(AreaScreen):
         self._show_age()
 
     def _show_age(self) -> None:
-        freshness = self._poller.freshness()
-        for panel in self.query(Panel):
-            panel.show_freshness(freshness)
+        self.show_freshness(self._poller.freshness())
 
     def on_overview_screen_loaded(self, message: Loaded) -> None:
         overview = message.overview

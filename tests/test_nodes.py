@@ -208,3 +208,32 @@ async def test_forecast_filter_answers_how_many_more_rust_servers_fit(seeded_db)
         assert forecast.shown and set(forecast.shown) == {p.id for p in capacity.plans if p.game == "rust"}
         for plan_id, row in forecast.shown.items():
             assert str(row[3]) == str(capacity.total_fits(plan_id))
+
+
+def test_disable_a_node_on_the_command_line(seeded_db, tmp_path):
+    import getpass
+
+    config = tmp_path / "opsconsole.toml"
+    config.write_text(f'[operators]\n{getpass.getuser()} = "oncall"\n')
+    env = {**os.environ, "DATABASE_URL": seeded_db, "XDG_CONFIG_HOME": "/nonexistent"}
+    command = [
+        sys.executable,
+        "-m",
+        "console",
+        "nodes",
+        "disable",
+        "hel1-node-02",
+        "--yes",
+        "--config",
+        str(config),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "UPDATE ptero_nodes SET enabled" in run.stdout and run.stdout.strip().endswith(
+        "(0 live servers on it)"
+    )
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert again.returncode == 1 and "already disabled" in again.stdout
+    listing = [sys.executable, "-m", "console", "nodes", "--json"]
+    listed = subprocess.run(listing, capture_output=True, text=True, env=env, timeout=60)
+    assert not next(n for n in json.loads(listed.stdout) if n["name"] == "hel1-node-02")["enabled"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from screens.live_table import LiveTable
+from tests.bench.frames import FrameClock
 from tests.conftest import wait_until
 from tests.helpers import make_app
 
@@ -49,15 +49,8 @@ def _command(server, line: str) -> str:
 async def test_nodes_area_under_50_events_a_second(seeded_db, busy_cluster):
     server, config = busy_cluster
     app = make_app(seeded_db, refresh=3600, KUBECONFIG=str(config))
-    frames: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        display = app._display
-
-        def timed_display(*args, **kwargs):
-            frames.append(time.perf_counter())
-            return display(*args, **kwargs)
-
-        app._display = timed_display
+        clock = FrameClock(app)
         started = time.perf_counter()
         await pilot.press("3", "p")
         screen = app.screen
@@ -70,14 +63,7 @@ async def test_nodes_area_under_50_events_a_second(seeded_db, busy_cluster):
         events_before = sum(s.events for s in screen.watch.state.values())
         await pilot.pause(2.0)
         for key in ("down", "pagedown"):
-            samples = []
-            for _ in range(PRESSES):
-                pressed = time.perf_counter()
-                await pilot.press(key)
-                after = [f for f in frames if f >= pressed]
-                if after:
-                    samples.append((after[0] - pressed) * 1000)
-            median, p95 = statistics.median(samples), sorted(samples)[int(len(samples) * 0.95)]
+            median, p95 = await clock.sample(pilot, key, PRESSES)
             print(f"{key:9} keypress to frame, {PODS:,}-row pods table at {RATE} events/s: "
                   f"median {median:.2f} ms, p95 {p95:.2f} ms")  # fmt: skip
         await pilot.press("home")

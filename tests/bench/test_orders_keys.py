@@ -5,12 +5,12 @@ settling afterwards is not counted. Prints medians; asserts nothing about time."
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from textual.widgets import DataTable
 
 from screens.orders import OrdersScreen
+from tests.bench.frames import FrameClock
 from tests.conftest import wait_until
 from tests.helpers import make_app
 
@@ -18,15 +18,8 @@ from tests.helpers import make_app
 async def test_keypress_to_frame_on_the_orders_table(million_db, monkeypatch):
     monkeypatch.setattr(OrdersScreen, "PAGE_SIZE", 500)
     app = make_app(million_db, refresh=3600)
-    frames: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        display = app._display
-
-        def timed_display(*args, **kwargs):
-            frames.append(time.perf_counter())
-            return display(*args, **kwargs)
-
-        app._display = timed_display
+        clock = FrameClock(app)
         await pilot.press("2")
         screen = app.screen
         assert isinstance(screen, OrdersScreen)
@@ -36,15 +29,8 @@ async def test_keypress_to_frame_on_the_orders_table(million_db, monkeypatch):
             pilot, lambda: screen.current_view == "recent" and table.row_count == 500, timeout=30
         )
         for key in ("down", "pagedown"):
-            samples = []
-            for _ in range(200):
-                started = time.perf_counter()
-                await pilot.press(key)
-                after = [f for f in frames if f >= started]
-                if after:
-                    samples.append((after[0] - started) * 1000)
+            median, p95 = await clock.sample(pilot, key, 200)
             await pilot.press("home")
-            median, p95 = statistics.median(samples), sorted(samples)[int(len(samples) * 0.95)]
             print(f"\n{key:9} keypress to frame, 500-row page: median {median:.2f} ms, p95 {p95:.2f} ms")
         first = table.get_row_at(0)[1]
         started = time.perf_counter()
