@@ -195,6 +195,9 @@ class PrometheusServer(_Server):
                 "    metrics_path: /metrics",
                 "    static_configs:",
                 f"      - targets: [{_yaml_str(target)}]",
+                # The sandbox's ports change from run to run; a stable instance label keeps
+                # one series (and one alert) per job across restarts of a kept TSDB.
+                f"        labels: {{instance: {_yaml_str(job)}}}",
             ]
         if self.alertmanager_url:
             target = re.sub(r"^https?://", "", self.alertmanager_url).rstrip("/")
