@@ -122,6 +122,7 @@ class IncidentsScreen(AreaScreen):
     IncidentsScreen LiveTable { height: auto; max-height: 100%; }
     IncidentsScreen #alerts-side { width: 3fr; }
     IncidentsScreen #charts-panel { width: 1fr; min-width: 26; }
+    IncidentsScreen.-narrow #charts-panel { display: none; }
     IncidentsScreen #silences-panel { height: auto; max-height: 40%; }
     IncidentsScreen .chart-title { height: 1; color: $text-muted; }
     IncidentsScreen Sparkline { height: 3; margin: 0 0 1 0; }
@@ -183,6 +184,10 @@ class IncidentsScreen(AreaScreen):
                                                    partial(self._source, "console"))  # fmt: skip
         self._incidents = self.poll("incidents", services.incidents.open_incidents, self._show_incidents)
         self.set_interval(1.0, self._tick)
+
+    def on_resize(self, event) -> None:
+        # Below 100 columns the alerts need the width more than the charts do.
+        self.set_class(event.size.width < 100, "-narrow")
 
     # -- alerts -------------------------------------------------------------------------
 

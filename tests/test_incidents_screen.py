@@ -114,3 +114,15 @@ async def test_a_p1_without_an_update_for_30_minutes_reminds_the_commander(seede
         await wait_until(
             pilot, lambda: str(next(iter(incidents.shown.values()))[5]).startswith("next update in 29:")
         )
+
+
+async def test_at_80_columns_the_alerts_take_the_width(seeded_db):
+    app = make_app(seeded_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, alerts = await _open(pilot, app)
+        assert not screen.query_one("#charts-panel").display
+        assert alerts.size.width >= 70
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, _ = await _open(pilot, app)
+        assert screen.query_one("#charts-panel").display

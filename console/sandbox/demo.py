@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -87,6 +88,9 @@ def start_monitoring(home: Path, bot) -> tuple:
     )
 
     root = home / "demo-monitoring"
+    # A fresh TSDB each run: an old run's bot (another port, another scenario) would still
+    # fire its alerts for the hour its samples stay in range.
+    shutil.rmtree(root / "prometheus" / "data", ignore_errors=True)
     rules = demo_rules(Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "agis-rules.yml",
                        root / "agis-rules.yml", for_="30s")  # fmt: skip
     try:
