@@ -131,8 +131,19 @@ class LiveTable(ScrollView, can_focus=True):
         else:
             for key in gone:
                 self.drop(key)
+        added = False
         for key, row in rows.items():
-            self.put(key, row)
+            if key in self.shown:
+                self.put(key, row)
+                continue
+            # New rows are appended together and laid out once (a first list of 5,000 pods).
+            self.shown[key] = row
+            self._index[key] = len(self._order)
+            self._order.append(key)
+            self._widen(row)
+            added = True
+        if added:
+            self._resize()
 
     def clear(self) -> None:
         self.shown.clear()

@@ -113,6 +113,27 @@ async def read_json(response) -> dict[str, Any]:
     return json.loads(body)
 
 
+_imported = False
+
+
+async def _import_client() -> None:
+    """Import kubernetes_asyncio (~0.5 s) in a thread the first time, so the console's
+    event loop keeps drawing meanwhile."""
+    global _imported
+    if not _imported:
+        import importlib
+
+        await asyncio.to_thread(importlib.import_module, "kubernetes_asyncio.watch")
+        _imported = True
+
+
+async def _client_module():  # -> the kubernetes_asyncio.client module
+    await _import_client()
+    from kubernetes_asyncio import client
+
+    return client
+
+
 class KubeService:
     backend = "kube"
 
@@ -126,22 +147,26 @@ class KubeService:
         return bool(self.kubeconfig)
 
     def contexts(self) -> tuple[list[KubeContext], str | None]:
-        """The kubeconfig's contexts and the one in use; raises ServiceError."""
-        from kubernetes_asyncio import config
+        """The kubeconfig's contexts and the one in use; raises ServiceError. Read with
+        PyYAML: the screen asks on mount, and importing kubernetes_asyncio takes ~0.5 s."""
+        import yaml
 
         if not self.kubeconfig:
             raise NotConfigured("Kubernetes is not configured (KUBECONFIG)", backend="kube")
         try:
-            contexts, active = config.list_kube_config_contexts(self.kubeconfig)
-        except (OSError, config.ConfigException) as exc:
+            with open(self.kubeconfig, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+            contexts = data.get("contexts") or []
+            found = [
+                KubeContext(c["name"], (c.get("context") or {}).get("namespace") or "default",
+                            (c.get("context") or {}).get("cluster") or "")
+                for c in contexts
+            ]  # fmt: skip
+        except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
             raise BackendFailed(f"kubeconfig {self.kubeconfig}: {exc}", backend="kube") from exc
-        found = [
-            KubeContext(c["name"], (c.get("context") or {}).get("namespace") or "default",
-                        (c.get("context") or {}).get("cluster") or "")
-            for c in contexts
-        ]  # fmt: skip
-        current = self.context or (active or {}).get("name")
-        return found, current
+        if not found:
+            raise BackendFailed(f"kubeconfig {self.kubeconfig} has no contexts", backend="kube")
+        return found, self.context or data.get("current-context")
 
     def default_namespace(self, context: str | None) -> str:
         try:
@@ -152,23 +177,24 @@ class KubeService:
         return next((c.namespace for c in found if c.name == wanted), "default")
 
     async def api_client(self, context: str | None = None):  # -> kubernetes_asyncio.client.ApiClient
-        from kubernetes_asyncio import client, config
-
         if not self.kubeconfig:
             raise NotConfigured("Kubernetes is not configured (KUBECONFIG)", backend="kube")
+        await _import_client()
+        from kubernetes_asyncio import client, config
+
         configuration = client.Configuration()
         try:
             await config.load_kube_config(
                 config_file=self.kubeconfig, context=context or self.context,
                 client_configuration=configuration,
             )  # fmt: skip
-        except (OSError, config.ConfigException) as exc:
+        except Exception as exc:  # unreadable file, bad YAML, missing context or user
             raise BackendFailed(f"kubeconfig {self.kubeconfig}: {exc}", backend="kube") from exc
         return client.ApiClient(configuration)
 
     async def ping(self) -> Ping:
         """The API server's gitVersion and round-trip; raises ServiceError."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         api = await self.api_client()
         host = api.configuration.host
@@ -258,7 +284,7 @@ class KubeService:
         self, namespace: str, name: str, context: str | None = None
     ) -> km.Deployment | None:
         """The deployment now, or None when it does not exist; raises ServiceError."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         async def read(api):
             response = await client.AppsV1Api(api).read_namespaced_deployment(
@@ -273,7 +299,7 @@ class KubeService:
 
     async def read_fleet(self, namespace: str, name: str, context: str | None = None) -> km.Fleet | None:
         """The fleet now, or None when it does not exist; raises ServiceError."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         async def read(api):
             response = await client.CustomObjectsApi(api).get_namespaced_custom_object(
@@ -299,7 +325,7 @@ class KubeService:
         self, namespace: str, name: str, replicas: int, context: str | None = None
     ) -> int:
         """Patch the deployment's scale subresource; returns the replicas it now asks for."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         async def scale(api):
             result = await client.AppsV1Api(api).patch_namespaced_deployment_scale(
@@ -312,7 +338,7 @@ class KubeService:
     async def restart_deployment(self, namespace: str, name: str, context: str | None = None) -> str:
         """`kubectl rollout restart`: stamp the pod template's restartedAt annotation;
         returns the stamp."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}}
@@ -325,7 +351,7 @@ class KubeService:
 
     async def scale_fleet(self, namespace: str, name: str, replicas: int, context: str | None = None) -> int:
         """Patch the Agones fleet's scale subresource; returns the replicas it now asks for."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         async def scale(api):
             # A dict body would go out labelled as a JSON patch, which API servers refuse.
@@ -342,7 +368,7 @@ class KubeService:
     ) -> AsyncIterator[str]:
         """The pod's last `tail` log lines, then (with `follow`) new lines as they come,
         until the caller stops iterating or the stream ends. Raises ServiceError."""
-        from kubernetes_asyncio import client
+        client = await _client_module()
 
         api = await self.api_client(context)
         host = api.configuration.host

@@ -326,3 +326,21 @@ async def test_a_hidden_nodes_screen_stops_watching_and_catches_up_when_shown(se
         assert str(table.shown[f"{NS}/{victim}"][1]) == "Running"  # nobody was watching
         await pilot.press("3")
         await wait_until(pilot, lambda: str(table.shown[f"{NS}/{victim}"][1]) == "CrashLoopBackOff")
+
+
+async def test_an_unreadable_kubeconfig_is_named_and_the_rest_works(seeded_db, tmp_path):
+    from services.errors import BackendFailed
+
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("contexts: [unclosed\n")
+    with pytest.raises(BackendFailed, match=f"kubeconfig {broken}"):
+        KubeService(str(broken)).contexts()
+    app = make_app(seeded_db, KUBECONFIG=str(broken))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.query_one("#capacity-table", LiveTable).shown) == 8)
+        await pilot.press("p")
+        panel = screen.query_one("#pods-panel", Panel)
+        await wait_until(pilot, lambda: panel.has_class("-failing"))
+        assert f"kubeconfig {broken}" in str(panel.border_subtitle)
