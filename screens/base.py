@@ -20,6 +20,7 @@ from services.errors import ServiceError
 from services.polling import Freshness, Poller
 
 if TYPE_CHECKING:
+    from services.audit import Claim
     from services.bundle import Services
     from services.health import BackendStatus
     from services.runbook import Action, Outcome, Runbook
@@ -183,6 +184,26 @@ class AreaScreen(Screen):
         except ValueError as exc:
             self.notify(str(exc), severity="error", title="Nothing was done")
             return None
+
+    def poll_claims(self) -> None:
+        """Keep this screen's ClaimsBar showing what other consoles are doing (their live
+        claims, with their age); call from on_mount."""
+        from services.audit import AuditService
+
+        self.claims: list[Claim] = []
+
+        def shown(claims: list[Claim]) -> None:
+            self.claims = [c for c in claims if c.console_id != self.console_id]
+            self.render_claims()
+
+        self.poll("claims", AuditService(self.shell.services.postgres).live_claims, shown)
+        self.set_interval(1.0, self.render_claims)
+
+    def render_claims(self) -> None:
+        from screens.widgets import ClaimsBar
+
+        for bar in self.query(ClaimsBar):
+            bar.show(self.claims)
 
     def show_freshness(self, freshness: Freshness) -> None:
         """Every panel of the screen shows the age of its data when stale."""

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
 from screens.action_modal import ActionConfirmScreen, AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
-from screens.widgets import Panel, ShellHeader, short_age
+from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
 from services.alerts import Alert, Series, Silence, matchers_for, merge
 from services.errors import ServiceError
 from services.incident_actions import (
@@ -139,6 +139,7 @@ class IncidentsScreen(AreaScreen):
 
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
+        yield ClaimsBar()
         with TabbedContent(initial="alerts"):
             with TabPane("a Alerts", id="alerts"):
                 with Horizontal():
@@ -184,6 +185,7 @@ class IncidentsScreen(AreaScreen):
                                                    partial(self._source, "console"))  # fmt: skip
         self._incidents = self.poll("incidents", services.incidents.open_incidents, self._show_incidents)
         self.set_interval(1.0, self._tick)
+        self.poll_claims()
 
     def on_resize(self, event) -> None:
         # Below 100 columns the alerts need the width more than the charts do.

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 from screens.action_modal import AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
-from screens.widgets import Panel, ShellHeader, short_age
+from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
 from services import kube_model as km
 from services.errors import NotConfigured, ServiceError
 from services.health import BotEndpoint
@@ -224,6 +224,7 @@ class NodesScreen(AreaScreen):
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
         yield Static("", id="where")
+        yield ClaimsBar()
         with TabbedContent(initial="capacity"):
             with TabPane("c Capacity", id="capacity"):
                 with Panel(title="Game nodes (new orders are placed on enabled nodes)", id="capacity-panel"):
@@ -266,6 +267,7 @@ class NodesScreen(AreaScreen):
             )
         self._start_watch()
         self.set_interval(0.25, self._flush)
+        self.poll_claims()
         self.set_interval(1.0, self._show_age)
 
     # -- capacity -----------------------------------------------------------------------

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 from screens.action_modal import ActionConfirmScreen, InfoScreen, SecretScreen
 from screens.base import AreaScreen, DataShown
 from screens.overview import STATUS_STYLE
-from screens.widgets import Panel, ShellHeader, Tile
-from services.audit import AuditFilter, AuditRow, AuditService, Claim
+from screens.widgets import ClaimsBar, Panel, ShellHeader, Tile
+from services.audit import AuditFilter, AuditRow, AuditService
 from services.errors import ServiceError
 from services.order_actions import CANCEL, HINT_TEXT, ORDER_ACTIONS, RETRY, SYNC_PANEL, parse_refund
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
@@ -110,7 +110,6 @@ class OrdersScreen(AreaScreen):
     OrdersScreen #detail-panel { width: 2fr; }
     OrdersScreen #search { display: none; }
     OrdersScreen #search.-shown { display: block; }
-    OrdersScreen #claims { height: auto; color: $warning; }
     OrdersScreen #view-line { height: 1; color: $text-muted; }
     """
     ACTIONS = ORDER_ACTIONS
@@ -137,11 +136,6 @@ class OrdersScreen(AreaScreen):
             super().__init__()
             self.figures = figures
 
-    class ClaimsLoaded(Message):
-        def __init__(self, claims: list[Claim]) -> None:
-            super().__init__()
-            self.claims = claims
-
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
         with Panel(title="Provisioning", id="figures-panel"), Horizontal(id="figures"):
@@ -149,7 +143,7 @@ class OrdersScreen(AreaScreen):
             yield Tile("in error", id="of-errors")
             yield Tile("success, last hour", id="of-rate")
             yield Tile("avg provisioning", id="of-avg")
-        yield Static("", id="claims")
+        yield ClaimsBar(id="claims")
         with Horizontal(id="body"):
             with Panel(title="Orders", id="list-panel"):
                 yield Static("", id="view-line")
@@ -168,7 +162,6 @@ class OrdersScreen(AreaScreen):
         self.current_page: OrderPage | None = None
         self.marked: set[str] = set()
         self.selected: str | None = None
-        self.claims: list[Claim] = []
         self._detail_timer = None
         table = self.query_one(DataTable)
         for name in COLUMNS:
@@ -177,7 +170,7 @@ class OrdersScreen(AreaScreen):
         self._audit = AuditService(services.postgres)
         self._list = self.poll("list", self._fetch_page, lambda p: self.post_message(self.PageLoaded(p)))
         self.poll("figures", services.orders.figures, lambda f: self.post_message(self.FiguresLoaded(f)))
-        self.poll("claims", self._audit.live_claims, lambda c: self.post_message(self.ClaimsLoaded(c)))
+        self.poll_claims()
         self.set_interval(1.0, self._show_age)
 
     # -- data ---------------------------------------------------------------------------
@@ -190,26 +183,10 @@ class OrdersScreen(AreaScreen):
 
     def _show_age(self) -> None:
         self.show_freshness(self._list.freshness())
-        self._render_claims()
 
     def on_orders_screen_figures_loaded(self, message: FiguresLoaded) -> None:
         for tile_id, (value, alert, note) in figure_values(message.figures).items():
             self.query_one(f"#{tile_id}", Tile).show(value, alert=alert, note=note)
-
-    def on_orders_screen_claims_loaded(self, message: ClaimsLoaded) -> None:
-        self.claims = [c for c in message.claims if c.console_id != self.console_id]
-        self._render_claims()
-
-    def _render_claims(self) -> None:
-        actions = {a.name: a for a in ORDER_ACTIONS}
-        lines = []
-        for c in self.claims:
-            action = actions.get(c.action)
-            doing = action.doing if action else c.action
-            kind = action.target_kind if action else ""
-            age = (datetime.now(c.started_at.tzinfo) - c.started_at).total_seconds()
-            lines.append(f"⚑ {c.operator} is {doing} {kind} {short_id(c.target)}, {age:.0f} s")
-        self.query_one("#claims", Static).update("\n".join(lines))
 
     def on_orders_screen_page_loaded(self, message: PageLoaded) -> None:
         page = message.page

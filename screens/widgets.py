@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,6 +17,7 @@ from services.polling import Freshness, format_age
 
 if TYPE_CHECKING:
     from screens.base import ShellApp
+    from services.audit import Claim
     from services.health import BackendStatus
 
 BADGE_STYLE = {
@@ -143,3 +145,35 @@ def short_age(created: datetime | None, now: datetime | None = None) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{max(int(seconds), 0)}s"
+
+
+def claim_lines(claims: list[Claim], now: datetime | None = None) -> list[str]:
+    """'⚑ bob is scaling deployment agis-bot, 12 s' for each claim another console holds."""
+    from services.actions import ALL_ACTIONS
+    from services.runbook import short_id
+
+    lines = []
+    for c in claims:
+        action = ALL_ACTIONS.get(c.action)
+        doing = action.doing if action else c.action
+        kind = action.target_kind if action else ""
+        age = ((now or datetime.now(UTC)) - c.started_at).total_seconds()
+        lines.append(f"⚑ {c.operator} is {doing} {kind} {short_id(c.target)}, {age:.0f} s")
+    return lines
+
+
+class ClaimsBar(Static):
+    """What other consoles are doing right now (their claims); empty and zero-height when
+    nothing is."""
+
+    DEFAULT_CSS = """
+    ClaimsBar { height: auto; color: $warning; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def show(self, claims: list[Claim]) -> None:
+        lines = claim_lines(claims)
+        self.display = bool(lines)
+        self.update(escape("\n".join(lines)))

@@ -344,3 +344,20 @@ async def test_an_unreadable_kubeconfig_is_named_and_the_rest_works(seeded_db, t
         panel = screen.query_one("#pods-panel", Panel)
         await wait_until(pilot, lambda: panel.has_class("-failing"))
         assert f"kubeconfig {broken}" in str(panel.border_subtitle)
+
+
+async def test_another_consoles_scale_in_flight_shows_and_blocks_a_second_one(seeded_db, cluster):
+    app = make_app(seeded_db, KUBECONFIG=str(cluster.config_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_nodes(pilot, app, "k")
+        # Bob's console is scaling agis-bot right now (it holds the claim).
+        audit = AuditService(app.services.postgres)
+        assert await audit.claim("scale_deployment", "agis-bot", "bob", "bobs-console") is not None
+        bar = screen.query_one("ClaimsBar")
+        await wait_until(pilot, lambda: "bob is scaling deployment agis-bot" in text_of(bar), timeout=10)
+        book = Runbook(app.services, Actor("alice", "oncall", screen.console_id))
+        outcome = await book.execute(SCALE_DEPLOYMENT, "agis-bot", {"namespace": NS, "replicas": 5})
+        assert outcome.status == "busy" and "bob is scaling deployment agis-bot" in outcome.message
+        assert _replicas(cluster, "Deployment", "agis-bot") == 3
+        await audit.release("scale_deployment", "agis-bot", "bobs-console")
+        await wait_until(pilot, lambda: "bob" not in text_of(bar), timeout=10)
