@@ -21,7 +21,7 @@ from screens.action_modal import ActionConfirmScreen, AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
 from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
-from services.alerts import Alert, Series, Silence, matchers_for, merge
+from services.alerts import CHARTS, Alert, Series, Silence, matchers_for, merge
 from services.errors import ServiceError
 from services.incident_actions import (
     ALERT_ACTIONS,
@@ -45,6 +45,10 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 SEV_STYLE = {"P0": "bold white on red", "P1": "bold red", "P2": "yellow", "P3": ""}
 SOURCE_SHORT = {"prometheus": "prom", "alertmanager": "am", "console": "sql"}
 SEVERITY_FOR_ALERT = {"critical": "P1", "warning": "P2"}
+
+
+def _chart_id(title: str) -> str:
+    return title.replace("/", "-").replace(" ", "-")
 
 
 def alert_row(alert: Alert, now: datetime | None = None) -> tuple:
@@ -151,6 +155,9 @@ class IncidentsScreen(AreaScreen):
                             yield LiveTable(SILENCE_COLUMNS, id="silences-table")
                     with Panel(title="Last hour", id="charts-panel"):
                         yield Static("", id="charts-note")
+                        for title in CHARTS:
+                            yield Static(f"{title}: …", classes="chart-title", id=f"title-{_chart_id(title)}")
+                            yield Sparkline([0.0], id=f"spark-{_chart_id(title)}")
             with TabPane("i Incidents", id="incidents"):
                 with Panel(title="Open incidents", id="incidents-panel"):
                     yield LiveTable(INCIDENT_COLUMNS, id="incidents-table")
@@ -167,12 +174,15 @@ class IncidentsScreen(AreaScreen):
         self.silences: dict[str, Silence] = {}
         self._reminded: set[tuple[int, datetime]] = set()
         self._source_pollers = {}
+        self._charts = None
         if alerts.prometheus_url:
             self._source_pollers["prometheus"] = self.poll(
                 "prometheus", alerts.prometheus_alerts, partial(self._source, "prometheus")
             )
-            self.poll("charts", alerts.series, self._show_charts, interval=30)
+            self._charts = self.poll("charts", alerts.series, self._show_charts, interval=30)
         else:
+            for chart in self.query(".chart-title, Sparkline"):
+                chart.display = False
             self.query_one("#charts-note", Static).update(
                 "[dim]Prometheus is not configured (PROMETHEUS_URL)[/]"
             )
@@ -208,21 +218,10 @@ class IncidentsScreen(AreaScreen):
         )
 
     def _show_charts(self, series: list[Series]) -> None:
-        panel = self.query_one("#charts-panel", Panel)
-        note = self.query_one("#charts-note", Static)
-        note.update("")
         for s in series:
-            key = s.title.replace("/", "-").replace(" ", "-")
             last = "no data" if s.last is None else f"{s.last:,.2f}"
-            try:
-                title = self.query_one(f"#title-{key}", Static)
-                spark = self.query_one(f"#spark-{key}", Sparkline)
-            except Exception:
-                title = Static(classes="chart-title", id=f"title-{key}")
-                spark = Sparkline([], id=f"spark-{key}")
-                panel.mount(title, spark)
-            title.update(f"{s.title}: [b]{last}[/b]")
-            spark.data = s.values or [0.0]
+            self.query_one(f"#title-{_chart_id(s.title)}", Static).update(f"{s.title}: [b]{last}[/b]")
+            self.query_one(f"#spark-{_chart_id(s.title)}", Sparkline).data = s.values or [0.0]
 
     def _show_age(self) -> None:
         worst = Freshness(0.0, False, None, 0, True)
@@ -231,6 +230,8 @@ class IncidentsScreen(AreaScreen):
             if f.stale and (not worst.stale or f.error):
                 worst = Freshness(f.age, True, f"{source}: {f.error}" if f.error else None, f.failures, True)
         self.query_one("#alerts-panel", Panel).show_freshness(worst)
+        if self._charts is not None:
+            self.query_one("#charts-panel", Panel).show_freshness(self._charts.freshness())
         self.query_one("#incidents-panel", Panel).show_freshness(self._incidents.freshness())
 
     # -- incidents ----------------------------------------------------------------------
