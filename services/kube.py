@@ -116,6 +116,18 @@ async def read_json(response) -> dict[str, Any]:
 _imported = False
 
 
+def _config_error(path: str, exc: Exception) -> str:
+    """Why the kubeconfig at `path` cannot be used, without quoting its content: a YAML
+    error's snippet could be the line holding a token."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        return f"kubeconfig {path} is not valid YAML (line {exc.problem_mark.line + 1}: {exc.problem})"
+    if isinstance(exc, yaml.YAMLError):
+        return f"kubeconfig {path} is not valid YAML"
+    return f"kubeconfig {path}: {exc}"
+
+
 async def _import_client() -> None:
     """Import kubernetes_asyncio (~0.5 s) in a thread the first time, so the console's
     event loop keeps drawing meanwhile."""
@@ -163,7 +175,7 @@ class KubeService:
                 for c in contexts
             ]  # fmt: skip
         except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
-            raise BackendFailed(f"kubeconfig {self.kubeconfig}: {exc}", backend="kube") from exc
+            raise BackendFailed(_config_error(self.kubeconfig, exc), backend="kube") from exc
         if not found:
             raise BackendFailed(f"kubeconfig {self.kubeconfig} has no contexts", backend="kube")
         return found, self.context or data.get("current-context")
@@ -189,7 +201,7 @@ class KubeService:
                 client_configuration=configuration,
             )  # fmt: skip
         except Exception as exc:  # unreadable file, bad YAML, missing context or user
-            raise BackendFailed(f"kubeconfig {self.kubeconfig}: {exc}", backend="kube") from exc
+            raise BackendFailed(_config_error(self.kubeconfig, exc), backend="kube") from exc
         return client.ApiClient(configuration)
 
     async def ping(self) -> Ping:

@@ -332,9 +332,10 @@ async def test_an_unreadable_kubeconfig_is_named_and_the_rest_works(seeded_db, t
     from services.errors import BackendFailed
 
     broken = tmp_path / "kubeconfig"
-    broken.write_text("contexts: [unclosed\n")
-    with pytest.raises(BackendFailed, match=f"kubeconfig {broken}"):
+    broken.write_text("users:\n- name: x\n  user: {token: s3cr3t-t0ken\n")
+    with pytest.raises(BackendFailed, match=f"kubeconfig {broken} is not valid YAML") as failed:
         KubeService(str(broken)).contexts()
+    assert "s3cr3t" not in str(failed.value)  # the error never quotes the file
     app = make_app(seeded_db, KUBECONFIG=str(broken))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
@@ -343,7 +344,8 @@ async def test_an_unreadable_kubeconfig_is_named_and_the_rest_works(seeded_db, t
         await pilot.press("p")
         panel = screen.query_one("#pods-panel", Panel)
         await wait_until(pilot, lambda: panel.has_class("-failing"))
-        assert f"kubeconfig {broken}" in str(panel.border_subtitle)
+        assert f"kubeconfig {broken} is not valid YAML" in str(panel.border_subtitle)
+        assert "s3cr3t" not in str(panel.border_subtitle)
 
 
 async def test_another_consoles_scale_in_flight_shows_and_blocks_a_second_one(seeded_db, cluster):
