@@ -4,6 +4,7 @@ live by watch), with the node and scaling runbook actions and a pod log view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,16 +46,6 @@ POD_COLUMNS = ("pod", "status", "ready", "restarts", "age", "node")
 FLEET_COLUMNS = ("fleet", "desired", "Ready", "Allocated", "Shutdown", "total")
 AUTOSCALER_COLUMNS = ("autoscaler", "fleet", "policy", "buffer", "min", "max", "current → desired")
 GAMESERVER_COLUMNS = ("gameserver", "fleet", "state", "node", "address")
-# Which tables a change of each kind touches.
-KIND_TABLES = {
-    "nodes": ("#cluster-table",),
-    "pods": ("#pods-table", "#cluster-table"),
-    "deployments": ("#deployments-table",),
-    "hpas": ("#hpa-table",),
-    "fleets": ("#fleets-table",),
-    "gameservers": ("#gameservers-table", "#fleets-table"),
-    "fleetautoscalers": ("#autoscalers-table",),
-}
 PANEL_KINDS = {
     "cluster-panel": ("nodes", "pods"),
     "workloads-panel": ("deployments", "hpas"),
@@ -186,6 +177,21 @@ def bot_line(endpoints: list[BotEndpoint]) -> str:
         status = e.status if e.status is not None else "no answer"
         parts.append(f"[{colour}]{e.path} {status}[/] {escape(e.said)}")
     return "bot  " + "  ·  ".join(parts)
+
+
+def _by_key(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
+# The kinds that are one table each: (table, row function, order after a list). Pods with a
+# problem come first; cluster nodes and fleets combine kinds and are drawn apart.
+KIND_ROWS: dict[str, tuple[str, Callable[[Any], tuple], Callable[[tuple[str, Any]], Any]]] = {
+    "pods": ("#pods-table", pod_row, lambda kv: (not kv[1].problem, kv[0])),
+    "deployments": ("#deployments-table", deployment_row, _by_key),
+    "hpas": ("#hpa-table", hpa_row, _by_key),
+    "fleetautoscalers": ("#autoscalers-table", autoscaler_row, _by_key),
+    "gameservers": ("#gameservers-table", gameserver_row, _by_key),
+}
 
 
 class NodesScreen(AreaScreen):
@@ -354,29 +360,9 @@ class NodesScreen(AreaScreen):
         pending, self._pending = self._pending, {}
         rows = self.watch.rows
         for kind, keys in pending.items():
-            if kind == "pods":
-                table = self.query_one("#pods-table", LiveTable)
-                if keys is None:
-                    ordered = sorted(rows["pods"].items(), key=lambda kv: (not kv[1].problem, kv[0]))
-                    table.sync({k: pod_row(p) for k, p in ordered})
-                else:
-                    for key in keys:
-                        pod = rows["pods"].get(key)
-                        table.put(key, pod_row(pod)) if pod else table.drop(key)
-            elif kind == "deployments":
-                self._sync("#deployments-table", {k: deployment_row(d) for k, d in rows[kind].items()})
-            elif kind == "hpas":
-                self._sync("#hpa-table", {k: hpa_row(h) for k, h in rows[kind].items()})
-            elif kind == "fleetautoscalers":
-                self._sync("#autoscalers-table", {k: autoscaler_row(a) for k, a in rows[kind].items()})
-            elif kind == "gameservers":
-                table = self.query_one("#gameservers-table", LiveTable)
-                if keys is None:
-                    table.sync({k: gameserver_row(g) for k, g in sorted(rows[kind].items())})
-                else:
-                    for key in keys:
-                        gs = rows[kind].get(key)
-                        table.put(key, gameserver_row(gs)) if gs else table.drop(key)
+            if kind in KIND_ROWS:
+                selector, row, order = KIND_ROWS[kind]
+                self._apply(self.query_one(selector, LiveTable), rows[kind], keys, row, order)
         if {"fleets", "gameservers"} & pending.keys():
             states = km.fleet_states(rows["gameservers"])
             self._sync("#fleets-table", {k: fleet_row(f, dict(states.get(f.name, {})))
@@ -389,12 +375,27 @@ class NodesScreen(AreaScreen):
     def _sync(self, selector: str, rows: dict[str, tuple]) -> None:
         self.query_one(selector, LiveTable).sync(rows)
 
+    @staticmethod
+    def _apply(table: LiveTable, items: dict[str, Any], keys: set[str] | None, row, order) -> None:
+        """A kind's rows into its table: all of them after a list (sorted by `order`), else
+        only the keys that changed (put, or dropped when gone)."""
+        if keys is None:
+            table.sync({k: row(v) for k, v in sorted(items.items(), key=order)})
+            return
+        for key in keys:
+            value = items.get(key)
+            if value is None:
+                table.drop(key)
+            else:
+                table.put(key, row(value))
+
     def _show_bot(self, endpoints: list[BotEndpoint]) -> None:
         self.query_one("#bot-health", Static).update(bot_line(endpoints))
 
     def _show_age(self) -> None:
-        self.query_one("#capacity-panel", Panel).show_freshness(self._capacity.freshness())
-        self.query_one("#forecast-panel", Panel).show_freshness(self._capacity.freshness())
+        capacity = self._capacity.freshness()
+        self.query_one("#capacity-panel", Panel).show_freshness(capacity)
+        self.query_one("#forecast-panel", Panel).show_freshness(capacity)
         for panel_id, kinds in PANEL_KINDS.items():
             panel = self.query_one(f"#{panel_id}", Panel)
             if self.watch is None:
@@ -424,9 +425,6 @@ class NodesScreen(AreaScreen):
         table_id = {"capacity": "#capacity-table", "cluster": "#deployments-table", "pods": "#pods-table",
                     "agones": "#fleets-table"}[tab]  # fmt: skip
         self.query_one(table_id, LiveTable).focus()
-        if tab != "capacity":
-            self._pending.update({kind: None for kind in (self.watch.kinds if self.watch else ())})
-            self._flush()
 
     def action_filter_forecast(self) -> None:
         self.action_tab("capacity")
