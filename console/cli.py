@@ -431,7 +431,7 @@ def kube_restart(
 def _default_namespace(settings: Resolved, context: str | None) -> str:
     from services.kube import KubeService
 
-    return KubeService(settings.kubeconfig, settings.kube_context).default_namespace(context)
+    return KubeService(settings.kubeconfig, settings.kube_context).where(context)[1]
 
 
 @cli.command("alerts")

@@ -303,13 +303,7 @@ class NodesScreen(AreaScreen):
 
     def _initial_where(self) -> tuple[str | None, str]:
         kube = self.shell.services.kube
-        if not kube.configured:
-            return None, "default"
-        try:
-            _, current = kube.contexts()
-        except ServiceError:
-            return kube.context, "default"
-        return current, kube.default_namespace(current)
+        return kube.where() if kube.configured else (None, "default")
 
     def _start_watch(self, *, fresh: bool = True) -> None:
         """Watch the current context and namespace; `fresh` empties the tables first (a

@@ -180,13 +180,15 @@ class KubeService:
             raise BackendFailed(f"kubeconfig {self.kubeconfig} has no contexts", backend="kube")
         return found, self.context or data.get("current-context")
 
-    def default_namespace(self, context: str | None) -> str:
+    def where(self, context: str | None = None) -> tuple[str | None, str]:
+        """(the context in use: `context`, else the configured or current one; its default
+        namespace), from one read of the kubeconfig; ("default" when it cannot be read)."""
         try:
             found, current = self.contexts()
         except ServiceError:
-            return "default"
+            return context or self.context, "default"
         wanted = context or current
-        return next((c.namespace for c in found if c.name == wanted), "default")
+        return wanted, next((c.namespace for c in found if c.name == wanted), "default")
 
     async def api_client(self, context: str | None = None):  # -> kubernetes_asyncio.client.ApiClient
         if not self.kubeconfig:
@@ -232,8 +234,8 @@ class KubeService:
     async def summary(self, context: str | None = None, namespace: str | None = None) -> km.KubeSummary:
         """Every kind listed once (what `opsconsole kube --json` prints). A kind that cannot
         be read is named in `errors`; raises ServiceError only when nothing can be read."""
-        context = context or self.context
-        namespace = namespace or self.default_namespace(context)
+        context, default = self.where(context)
+        namespace = namespace or default
         api = await self.api_client(context)
         host = api.configuration.host
         rows: dict[str, dict[str, Any]] = {}
@@ -247,9 +249,8 @@ class KubeService:
                     rows[kind] = {}
         if len(errors) == len(RESOURCES):
             raise Unreachable(next(iter(errors.values())), backend="kube")
-        _, current = self.contexts()
         return km.KubeSummary(
-            context=context or current or "",
+            context=context or "",
             namespace=namespace,
             nodes=km.node_loads(rows["nodes"], rows["pods"]),
             pods=sorted(rows["pods"].values(), key=lambda p: (not p.problem, p.name)),
