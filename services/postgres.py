@@ -110,9 +110,13 @@ def named_queries() -> aiosql.queries.Queries:
 
 
 def query_text(query: str, **params: Any) -> str:
-    """A named query's SQL with its parameters, as action previews show it."""
-    text = getattr(named_queries(), query).sql.strip()
-    return f"{text}\n-- with " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+    """A named query's SQL with its parameters, as action previews show it: each $n
+    placeholder with the value it takes ("-- $1 = enabled: False, $2 = name: 'x'")."""
+    queries = named_queries()
+    text = getattr(queries, query).sql.strip()
+    order = queries.driver_adapter.var_sorted.get(query) or list(params)
+    bound = [f"${i} = {k}: {params[k]!r}" for i, k in enumerate(order, start=1) if k in params]
+    return f"{text}\n-- " + ", ".join(bound)
 
 
 class PostgresService:
