@@ -185,7 +185,8 @@ class AskScreen(ModalScreen[str | None]):
 
 
 class ChooseScreen(ModalScreen[str | None]):
-    """Picks one of `options` (a kubeconfig context): arrows and Enter, Esc cancels."""
+    """Picks one of `options` (a kubeconfig context, a severity): arrows and Enter, Esc
+    cancels. `current` is marked as such; the cursor starts on `preset`, else on it."""
 
     DEFAULT_CSS = """
     ChooseScreen { align: center middle; }
@@ -196,11 +197,13 @@ class ChooseScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, options: list[str], current: str | None = None):
+    def __init__(self, question: str, options: list[str], current: str | None = None, *,
+                 preset: str | None = None):  # fmt: skip
         super().__init__()
         self.question = question
         self.options = options
-        self.current = current
+        self.current = current  # marked "(current)"
+        self.preset = preset or current  # where the cursor starts
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -210,7 +213,7 @@ class ChooseScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
-        options.highlighted = self.options.index(self.current) if self.current in self.options else 0
+        options.highlighted = self.options.index(self.preset) if self.preset in self.options else 0
         options.focus()
 
     @on(OptionList.OptionSelected)

@@ -335,7 +335,7 @@ class IncidentsScreen(AreaScreen):
             following = STEPS[min(STEPS.index(incident.status) + 1, len(STEPS) - 1)]
             choices = [s for s in STEPS if s != incident.status]
             status = await push(ChooseScreen(f"{incident.ref} is in {incident.status}: move it to", choices,
-                                             following))  # fmt: skip
+                                             preset=following))  # fmt: skip
             if status is None:
                 return
             params["status"] = status
@@ -371,7 +371,7 @@ class IncidentsScreen(AreaScreen):
         default = SEVERITY_FOR_ALERT.get(alert.severity, "P2") if alert else "P2"
         choices = [f"{s} {SEVERITIES[s][0]}: {SEVERITIES[s][1]}" for s in SEVERITIES]
         severity = await push(
-            ChooseScreen("Severity", choices, next(c for c in choices if c.startswith(default)))
+            ChooseScreen("Severity", choices, preset=next(c for c in choices if c.startswith(default)))
         )
         if severity is None:
             return
