@@ -114,7 +114,7 @@ class TimelineEntry:
 
 
 def _write(path: Path, text: str, default_name: str, overwrite: bool) -> Path:
-    target = path.expanduser()
+    target = path.expanduser().absolute()
     if target.is_dir():
         target = target / default_name
     if target.exists() and not overwrite:
