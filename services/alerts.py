@@ -15,6 +15,7 @@ from services.errors import BackendFailed, NotConfigured, Unreachable
 from services.http import error_text, request_json
 from services.isotime import parse_iso
 from services.postgres import PostgresService
+from services.text import mask_url, mask_urls_in
 
 # The charts: title -> PromQL over the AGIS bot's metrics (the manual's Key Panels).
 CHARTS = {
@@ -120,14 +121,15 @@ class AlertsService:
         try:
             return await asyncio.wait_for(asyncio.to_thread(work), self.timeout * 2)
         except TimeoutError as exc:
-            raise Unreachable(f"Prometheus at {self.prometheus_url} did not answer ({what})",
+            raise Unreachable(f"Prometheus at {mask_url(self.prometheus_url)} did not answer ({what})",
                               backend="prometheus") from exc  # fmt: skip
         except Exception as exc:  # requests' and the client's errors
             name = type(exc).__name__
             if "Connection" in name or "MaxRetry" in name or "Timeout" in name:
-                raise Unreachable(f"Prometheus at {self.prometheus_url} cannot be reached ({what})",
+                raise Unreachable(f"Prometheus at {mask_url(self.prometheus_url)} cannot be reached ({what})",
                                   backend="prometheus") from exc  # fmt: skip
-            raise BackendFailed(f"Prometheus at {self.prometheus_url}: {what} failed: {exc}",
+            said = mask_urls_in(str(exc), self.prometheus_url)  # requests' messages quote the URL
+            raise BackendFailed(f"Prometheus at {mask_url(self.prometheus_url)}: {what} failed: {said}",
                                 backend="prometheus") from exc  # fmt: skip
 
     async def prometheus_alerts(self) -> list[Alert]:
@@ -179,7 +181,7 @@ class AlertsService:
     async def _am(self, method: str, path: str, body: Any = None) -> Any:
         if not self.alertmanager_url:
             raise NotConfigured("Alertmanager is not configured (ALERTMANAGER_URL)", backend="alertmanager")
-        label = f"Alertmanager at {self.alertmanager_url}"
+        label = f"Alertmanager at {mask_url(self.alertmanager_url)}"
         status, parsed = await request_json("alertmanager", label, method, f"{self.alertmanager_url}{path}",
                                             body=body, timeout=self.timeout)  # fmt: skip
         if not 200 <= status < 300:
@@ -228,7 +230,7 @@ class AlertsService:
     ) -> str:
         body = {"matchers": matchers, "startsAt": "<now>", "endsAt": f"<now + {minutes} min>",
                 "createdBy": created_by, "comment": comment}  # fmt: skip
-        return f"POST {self.alertmanager_url}/api/v2/silences\n{json.dumps(body, indent=1)}"
+        return f"POST {mask_url(self.alertmanager_url)}/api/v2/silences\n{json.dumps(body, indent=1)}"
 
     async def create_silence(
         self, matchers: list[dict[str, Any]], minutes: int, comment: str, created_by: str

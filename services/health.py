@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from services.errors import BackendFailed, NotConfigured, Unreachable
 from services.polling import Freshness
+from services.text import mask_url, mask_urls_in
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ async def http_probe(
     """(status, parsed JSON body or None, round-trip ms) of one request.
 
     Raises Unreachable when nothing answers and BackendFailed for a status outside
-    `ok_statuses`, each naming `label` (never the headers, which carry keys).
+    `ok_statuses`, each naming `label` (never the headers, which carry keys, nor the
+    credentials `url` may carry: give a `label` built with mask_url).
     """
     import httpx
 
@@ -44,11 +46,12 @@ async def http_probe(
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.request(method, url, headers=headers)
     except httpx.ConnectError as exc:
-        raise Unreachable(f"{label} refused the connection or could not be resolved ({exc})") from exc
+        said = mask_urls_in(str(exc), url)
+        raise Unreachable(f"{label} refused the connection or could not be resolved ({said})") from exc
     except httpx.TimeoutException as exc:
         raise Unreachable(f"{label} did not answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
-        raise Unreachable(f"{label}: {type(exc).__name__}: {exc}") from exc
+        raise Unreachable(f"{label}: {type(exc).__name__}: {mask_urls_in(str(exc), url)}") from exc
     rtt = (time.perf_counter() - started) * 1000
     if response.status_code in (401, 403):
         raise BackendFailed(f"{label} rejected the credentials (HTTP {response.status_code})")
@@ -79,13 +82,13 @@ class BotHealthService:
         if not self.base_url:
             raise NotConfigured("bot health URL is not configured (OPSCONSOLE_BOT_URL)")
         _, body, rtt = await http_probe(
-            self.backend, f"AGIS bot at {self.base_url}", f"{self.base_url}/version",
+            self.backend, f"AGIS bot at {mask_url(self.base_url)}", f"{self.base_url}/version",
             timeout=self.timeout,
         )  # fmt: skip
         version = "unknown version"
         if isinstance(body, dict):
             version = str(body.get("version") or body.get("Version") or version)
-        return Ping(self.backend, version, rtt, self.base_url)
+        return Ping(self.backend, version, rtt, mask_url(self.base_url))
 
     async def endpoints(self) -> list[BotEndpoint]:
         """/health, /ready and /version as the bot answers them now (a 503 from /ready is

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.errors import NotConfigured
 from services.health import Ping, http_probe
+from services.text import mask_url
 
 
 class MetricsService:
@@ -21,10 +22,10 @@ class MetricsService:
             raise NotConfigured("Prometheus is not configured (PROMETHEUS_URL)")
         url = f"{self.prometheus_url}/api/v1/status/buildinfo"
         _, body, rtt = await http_probe(
-            "prometheus", f"Prometheus at {self.prometheus_url}", url, timeout=self.timeout
+            "prometheus", f"Prometheus at {mask_url(self.prometheus_url)}", url, timeout=self.timeout
         )
         version = (body or {}).get("data", {}).get("version", "unknown version")
-        return Ping("prometheus", f"Prometheus {version}", rtt, self.prometheus_url)
+        return Ping("prometheus", f"Prometheus {version}", rtt, mask_url(self.prometheus_url))
 
     async def ping_alertmanager(self) -> Ping:
         """Alertmanager's version (API v2 /status) and round-trip; raises ServiceError."""
@@ -32,7 +33,7 @@ class MetricsService:
             raise NotConfigured("Alertmanager is not configured (ALERTMANAGER_URL)")
         url = f"{self.alertmanager_url}/api/v2/status"
         _, body, rtt = await http_probe(
-            "alertmanager", f"Alertmanager at {self.alertmanager_url}", url, timeout=self.timeout
+            "alertmanager", f"Alertmanager at {mask_url(self.alertmanager_url)}", url, timeout=self.timeout
         )
         version = (body or {}).get("versionInfo", {}).get("version", "unknown version")
-        return Ping("alertmanager", f"Alertmanager {version}", rtt, self.alertmanager_url)
+        return Ping("alertmanager", f"Alertmanager {version}", rtt, mask_url(self.alertmanager_url))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.errors import BackendFailed, NotConfigured
 from services.health import Ping, http_probe
 from services.http import error_text, request_json
+from services.text import mask_url
 
 
 class PanelService:
@@ -23,7 +24,7 @@ class PanelService:
         return {"Authorization": f"Bearer {self._app_key}", "Accept": "application/json"}
 
     def delete_call_text(self, server_id: str) -> str:
-        base = (self.base_url or "<PANEL_URL>").rstrip("/")
+        base = mask_url(self.base_url or "<PANEL_URL>").rstrip("/")
         return f"DELETE {base}/api/application/servers/{server_id}\nAuthorization: Bearer ptla_****"
 
     async def delete_server(self, server_id: str) -> bool:
@@ -33,7 +34,7 @@ class PanelService:
             raise NotConfigured("the panel is not configured (PANEL_URL and PTERO_APP_KEY)", backend="panel")
         url = f"{self.base_url.rstrip('/')}/api/application/servers/{int(server_id)}"
         status, body = await request_json(
-            self.backend, f"Pterodactyl panel at {self.base_url}", "DELETE", url,
+            self.backend, f"Pterodactyl panel at {mask_url(self.base_url)}", "DELETE", url,
             headers=self._headers(), timeout=self.timeout,
         )  # fmt: skip
         if status == 404:
@@ -49,10 +50,10 @@ class PanelService:
         if not self.configured:
             raise NotConfigured("the panel is not configured (PANEL_URL and PTERO_APP_KEY)")
         _, body, rtt = await http_probe(
-            self.backend, f"Pterodactyl panel at {self.base_url}",
+            self.backend, f"Pterodactyl panel at {mask_url(self.base_url)}",
             f"{self.base_url}/api/application/nodes?per_page=1",
             headers=self._headers(), timeout=self.timeout,
         )  # fmt: skip
         total = (body or {}).get("meta", {}).get("pagination", {}).get("total")
         version = "application API" + (f", {total} nodes" if total is not None else "")
-        return Ping(self.backend, version, rtt, self.base_url or "")
+        return Ping(self.backend, version, rtt, mask_url(self.base_url))

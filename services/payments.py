@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from services.errors import BackendFailed, NotConfigured, Unreachable
 from services.health import Ping
+from services.text import mask_url, mask_urls_in
 
 T = TypeVar("T")
 
@@ -52,7 +53,8 @@ class PaymentsService:
 
     @property
     def where(self) -> str:
-        return self.api_base or "api.stripe.com"
+        """Where the API is, fit to show (OPSCONSOLE_STRIPE_API_BASE masked)."""
+        return mask_url(self.api_base) or "api.stripe.com"
 
     def client(self):  # -> stripe.StripeClient
         import stripe
@@ -77,7 +79,7 @@ class PaymentsService:
         except stripe.APIConnectionError as exc:
             raise Unreachable(f"Stripe at {self.where} did not answer ({what})", backend="stripe") from exc
         except stripe.StripeError as exc:
-            message = exc.user_message or str(exc) or type(exc).__name__
+            message = mask_urls_in(exc.user_message or str(exc) or type(exc).__name__, self.api_base)
             raise BackendFailed(f"Stripe refused to {what}: {message}", backend="stripe") from exc
 
     async def payment_state(self, payment_intent: str, subscription: str | None = None) -> PaymentState:
@@ -134,7 +136,8 @@ class PaymentsService:
         except stripe.APIConnectionError as exc:
             raise Unreachable(f"Stripe at {self.where} cannot be reached") from exc
         except stripe.StripeError as exc:
-            raise BackendFailed(f"Stripe at {self.where}: {exc.user_message or type(exc).__name__}") from exc
+            said = mask_urls_in(exc.user_message or type(exc).__name__, self.api_base)
+            raise BackendFailed(f"Stripe at {self.where}: {said}") from exc
         rtt = (time.perf_counter() - started) * 1000
         mode = "live" if getattr(balance, "livemode", False) else "test"
         return Ping(self.backend, f"Stripe API ({mode} mode)", rtt, self.where)

@@ -9,6 +9,7 @@ from typing import Any
 from services.errors import NotConfigured
 from services.health import Ping, http_probe
 from services.http import error_text, request_json
+from services.text import mask_url
 
 PROVISION = "servers-provision"
 PANEL_USER = "create-pterodactyl-user"
@@ -48,7 +49,7 @@ class ProvisionerService:
         import json
 
         return (
-            f"POST {(self.base_url or '<PROVISIONER_URL>').rstrip('/')}/{function}\n"
+            f"POST {mask_url(self.base_url or '<PROVISIONER_URL>').rstrip('/')}/{function}\n"
             f"Authorization: Bearer ****(service role)\n{json.dumps(body)}"
         )
 
@@ -57,7 +58,7 @@ class ProvisionerService:
         BackendFailed (credentials); a function's own error comes back in the reply."""
         url = f"{self._require()}/{function}"
         status, parsed = await request_json(
-            self.backend, f"{function} at {self.base_url}", "POST", url,
+            self.backend, f"{function} at {mask_url(self.base_url)}", "POST", url,
             headers={"Authorization": f"Bearer {self._service_key}"}, body=body, timeout=self.timeout,
         )  # fmt: skip
         parsed = parsed if isinstance(parsed, dict) else {}
@@ -70,8 +71,8 @@ class ProvisionerService:
         if not self.base_url:
             raise NotConfigured("the provisioning functions are not configured (PROVISIONER_URL)")
         status, _, rtt = await http_probe(
-            self.backend, f"provisioning functions at {self.base_url}",
+            self.backend, f"provisioning functions at {mask_url(self.base_url)}",
             f"{self.base_url}/servers-provision", method="OPTIONS", timeout=5.0,
             ok_statuses=range(200, 500),
         )  # fmt: skip
-        return Ping(self.backend, f"functions answer (HTTP {status})", rtt, self.base_url)
+        return Ping(self.backend, f"functions answer (HTTP {status})", rtt, mask_url(self.base_url))

@@ -7,6 +7,7 @@ import time
 
 from services.errors import BackendFailed, NotConfigured, Unreachable
 from services.health import Ping
+from services.text import mask_url, mask_urls_in
 
 
 class StorageService:
@@ -60,11 +61,12 @@ class StorageService:
             async with self._client() as s3:
                 await s3.head_bucket(Bucket=self.bucket)
         except EndpointConnectionError as exc:
-            raise Unreachable(f"S3 at {self.endpoint} cannot be reached") from exc
+            raise Unreachable(f"S3 at {mask_url(self.endpoint)} cannot be reached") from exc
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
-            raise BackendFailed(f"S3 at {self.endpoint}: bucket {self.bucket!r}: {code}") from exc
+            raise BackendFailed(f"S3 at {mask_url(self.endpoint)}: bucket {self.bucket!r}: {code}") from exc
         except BotoCoreError as exc:
-            raise Unreachable(f"S3 at {self.endpoint}: {exc}") from exc
+            said = mask_urls_in(str(exc), self.endpoint)  # botocore quotes the endpoint URL
+            raise Unreachable(f"S3 at {mask_url(self.endpoint)}: {said}") from exc
         rtt = (time.perf_counter() - started) * 1000
-        return Ping(self.backend, f"bucket {self.bucket} reachable", rtt, self.endpoint or "")
+        return Ping(self.backend, f"bucket {self.bucket} reachable", rtt, mask_url(self.endpoint))

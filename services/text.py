@@ -102,7 +102,10 @@ def mask_url(url: str | None) -> str:
     query = _mask_params(parts.query) if parts.query else parts.query
     fragment = _mask_params(parts.fragment) if "=" in parts.fragment else parts.fragment
     masked = urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-    if not parts.netloc and "@" in masked:  # 'user:pass@host:9090' (no scheme) parses as a path
+    rest = f"{parts.path}?{parts.query}#{parts.fragment}"
+    if "@" in rest and ":" in parts.netloc + rest:
+        # A userinfo that did not parse as one: 'user:pass@host' (no scheme), or a password
+        # holding '/', '?' or '#'. Masking a little too much beats showing it.
         masked = _mask_loose(masked)
     return masked
 
