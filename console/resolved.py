@@ -22,7 +22,7 @@ class Secret:
 
 
 SECRETS = ("postgres_dsn", "postgres_read_dsn", "stripe_secret_key", "s3_access_key", "s3_secret_key",
-           "ptero_app_key", "provisioner_key")  # fmt: skip
+           "ptero_app_key", "provisioner_key", "backup_encryption_key")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Resolved:
     provisioner_url: str | None = None
     provisioner_key: Secret | None = None
     bot_url: str | None = None
+    backup_encryption_key: Secret | None = None
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for App.set_keymap
 
     def refresh_for(self, area: str) -> float:
         return self.refresh.get(area, self.refresh.get("default", 10.0))

@@ -4,18 +4,20 @@ An invalid configuration raises ConfigError carrying one plain line per problem.
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
+import re
 import tomllib
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     SecretStr,
     ValidationError,
     field_validator,
@@ -23,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from console.resolved import Resolved, Secret
+from services.text import mask_url
 
 Role = Literal["viewer", "support", "oncall", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "support", "oncall", "admin")
@@ -102,20 +105,75 @@ class OperatorEntry(_Strict):
     os_users: list[str] = Field(default_factory=list)
 
 
-class RefreshConfig(_Strict):
-    """Poll intervals in seconds, per area; `default` for areas not listed."""
+# Poll intervals: below half a second a poll loop is a busy loop (1e-9 spun a core at 100 %),
+# above a day it is a typo for "never".
+MIN_INTERVAL, MAX_INTERVAL = 0.5, 86400.0
+Interval = Annotated[float, Field(ge=MIN_INTERVAL, le=MAX_INTERVAL, allow_inf_nan=False)]
 
-    default: PositiveFloat = 10.0
-    overview: PositiveFloat = 5.0
-    health: PositiveFloat = 15.0
-    orders: PositiveFloat = 5.0
-    nodes: PositiveFloat = 10.0
-    alerts: PositiveFloat = 10.0
-    incidents: PositiveFloat = 10.0
-    board: PositiveFloat = 5.0
+
+class RefreshConfig(BaseModel):
+    """Poll intervals in seconds, per area; `default` for areas not listed. Any area name is
+    accepted (each new area polls under its own name), each value within 0.5 s to a day."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, Interval] = Field(init=False)
+
+    default: Interval = 10.0
+    overview: Interval = 5.0
+    health: Interval = 15.0
+    orders: Interval = 5.0
+    nodes: Interval = 10.0
+    alerts: Interval = 10.0
+    incidents: Interval = 10.0
+    board: Interval = 5.0
 
     def for_area(self, area: str) -> float:
-        return float(getattr(self, area, self.default))
+        return float(self.as_dict().get(area, self.default))
+
+    def as_dict(self) -> dict[str, float]:
+        """Every interval by area name, the ones only the TOML file names included."""
+        return {k: float(v) for k, v in self.model_dump().items()}
+
+
+# A key as Textual names it: modifiers joined by '+', then one printable character, a named
+# key (f5, pageup, escape) or a character's name (question_mark, slash).
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+NAMED_KEYS = frozenset({
+    "escape", "enter", "return", "tab", "space", "backspace", "delete", "insert", "home", "end",
+    "pageup", "pagedown", "up", "down", "left", "right", "slash", "backslash", "at", "minus", "plus",
+    "underscore", *(f"f{n}" for n in range(1, 25)),
+})  # fmt: skip
+BINDING_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _is_key(key: str) -> bool:
+    *modifiers, name = key.split("+") if len(key) > 1 else [key]
+    if not name or any(m not in MODIFIERS for m in modifiers):
+        return False
+    if len(name) == 1:
+        return name.isprintable() and not name.isspace() and name != ","
+    if name in NAMED_KEYS:
+        return True
+    try:
+        unicodedata.lookup(name.replace("_", " "))
+    except KeyError:
+        return False
+    return True
+
+
+def _keys(value: str) -> str:
+    """A keymap entry's keys ('f1' or 'ctrl+h,f1'); raises ValueError naming a bad one."""
+    keys = [k.strip() for k in value.split(",")]
+    bad = [k for k in keys if not _is_key(k)]
+    if bad:
+        raise ValueError(
+            f"{bad[0]!r} is not a key: use a character ('h', '?'), a key name (f1, pageup, escape, "
+            "question_mark) with optional ctrl+/shift+/alt+, several separated by commas"
+        )
+    return ",".join(keys)
+
+
+Keys = Annotated[str, AfterValidator(_keys)]
 
 
 def _secret(alias: str) -> Any:
@@ -163,7 +221,7 @@ class Settings(BaseSettings):
     environment: EnvironmentConfig = EnvironmentConfig()
     operators: dict[str, OperatorEntry] = {}
     refresh: RefreshConfig = RefreshConfig()
-    keymap: dict[str, str] = {}
+    keymap: dict[str, Keys] = {}  # binding id -> keys, e.g. { help = "f1", "area.orders" = "o" }
 
     @field_validator(
         "panel_url", "provisioner_url", "prometheus_url", "alertmanager_url", "bot_url",
@@ -175,8 +233,17 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
+            # The value may carry a password or a token: show it masked.
+            raise ValueError(f"expected an http(s) URL, got {mask_url(value)!r}")
         return value.rstrip("/")
+
+    @field_validator("keymap", mode="after")
+    @classmethod
+    def _binding_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not BINDING_ID.match(name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a binding id (e.g. help, area.orders, quit)")
+        return value
 
     @field_validator("operators", mode="before")
     @classmethod
@@ -239,7 +306,7 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         if not self.db_host:
             return None
-        user = quote(self.db_user or getpass.getuser(), safe="")
+        user = quote(self.db_user or real_user(), safe="")
         password = self.db_password.get_secret_value() if self.db_password else ""
         auth = f"{user}:{quote(password, safe='')}" if password else user
         return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name or '')}"
@@ -265,7 +332,7 @@ class Settings(BaseSettings):
             return Secret(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
         operator, role = self.resolve_operator()
-        refresh = {k: float(v) for k, v in self.refresh.model_dump().items()}
+        refresh = self.refresh.as_dict()
         return Resolved(
             environment_name=self.environment_name, environment_colour=self.environment_colour,
             operator=operator, role=role, read_only=self.read_only, refresh=refresh,
@@ -277,11 +344,14 @@ class Settings(BaseSettings):
             s3_bucket=self.s3_bucket, s3_use_ssl=self.s3_use_ssl, panel_url=self.panel_url,
             ptero_app_key=secret(self.ptero_app_key), provisioner_url=self.provisioner_url,
             provisioner_key=secret(self.provisioner_key), bot_url=self.bot_url,
+            backup_encryption_key=secret(self.backup_encryption_key), keymap=dict(self.keymap),
         )  # fmt: skip
 
     def resolve_operator(self, os_user: str | None = None) -> tuple[str, Role]:
-        """(operator name, role) for this OS user: mapped by [operators], else viewer."""
-        os_user = os_user or getpass.getuser()
+        """(operator name, role) for this OS user: mapped by [operators], else viewer. The
+        OS user is the one of the process's real uid, from the kernel: never LOGNAME, USER or
+        SUDO_USER, which anyone can set."""
+        os_user = os_user or real_user()
         for name, entry in self.operators.items():
             if isinstance(entry, OperatorEntry) and os_user in entry.os_users:
                 return name, entry.role
@@ -289,9 +359,19 @@ class Settings(BaseSettings):
         return os_user, entry.role if entry else "viewer"
 
 
+def real_user() -> str:
+    """The login name of the real uid (over SSH: who logged in)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (a container): its number, never a name it chose
+        return f"uid-{os.getuid()}"
+
+
 SECRET_FIELDS = frozenset(
     name for name, f in Settings.model_fields.items() if "SecretStr" in repr(f.annotation)
 )
+URL_FIELDS = frozenset(("panel_url", "provisioner_url", "prometheus_url", "alertmanager_url", "bot_url",
+                        "s3_endpoint", "stripe_api_base"))  # fmt: skip
 
 
 def _format_errors(error: ValidationError) -> list[str]:
@@ -303,10 +383,16 @@ def _format_errors(error: ValidationError) -> list[str]:
             message = "unknown key"
         elif item["type"] == "literal_error":
             message = f"must be one of {', '.join(ROLES)}"
+        elif item["loc"][:1] == ("refresh",) and item["type"] in (
+            "greater_than_equal", "less_than_equal", "finite_number",
+        ):  # fmt: skip
+            message = f"a poll interval must be {MIN_INTERVAL:g} to {MAX_INTERVAL:g} seconds (a day)"
         message = message.removeprefix("Value error, ")
         top = str(item["loc"][0]) if item["loc"] else ""
         field = next((n for n, f in Settings.model_fields.items() if top in (n, f.validation_alias)), top)
         shown = item.get("input")
+        if field in URL_FIELDS and isinstance(shown, str):
+            shown = mask_url(shown)
         if field not in SECRET_FIELDS and isinstance(shown, str | int | float | bool):
             if item["type"] not in ("value_error", "extra_forbidden"):
                 message = f"{message} (got {shown!r})"

@@ -14,6 +14,7 @@ from console.settings import ConfigError, load_settings
 ENV_KEYS = [
     "DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_READ_HOST",
     "S3_USE_SSL", "STRIPE_SECRET_KEY", "OPSCONSOLE_CONFIG", "OPSCONSOLE_ENV", "PANEL_URL",
+    "PROMETHEUS_URL", "BACKUP_ENCRYPTION_KEY",
 ]  # fmt: skip
 
 
@@ -77,7 +78,9 @@ colour = "blurple"
 bob = "wizard"
 [refresh]
 overview = 0
-ordrs = 3
+board = 1e-9
+[keymap]
+help = "ctrl+nosuchkey"
 """,
     )
     with pytest.raises(ConfigError) as caught:
@@ -86,9 +89,64 @@ ordrs = 3
     keys = [line.split(":")[0] for line in problems]
     assert keys == [
         "DATABASE_URL", "S3_USE_SSL", "environment.colour", "operators.bob.role",
-        "refresh.overview", "refresh.ordrs",
+        "refresh.overview", "refresh.board", "keymap.help",
     ]  # fmt: skip
     assert "hunter2" not in "\n".join(problems)
+
+
+def test_refresh_takes_any_area_within_half_a_second_to_a_day(tmp_path):
+    settings = load_settings(write(tmp_path, "[refresh]\nbackups = 60\nchecklists = 0.5\nboard = 86400\n"))
+    resolved = settings.resolved()
+    assert resolved.refresh_for("backups") == 60 and resolved.refresh_for("checklists") == 0.5
+    assert resolved.refresh_for("board") == 86400
+    assert resolved.refresh_for("pricing") == resolved.refresh_for("default") == 10.0
+    for bad in ("1e-9", "0.49", "86401", "-1", "nan", "inf"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, f"[refresh]\npayments = {bad}\n"))
+        line = caught.value.problems[0]
+        assert line.startswith("refresh.payments: a poll interval must be 0.5 to 86400"), bad
+
+
+def test_every_validated_setting_reaches_the_resolved_settings(monkeypatch, tmp_path):
+    from console.resolved import SECRETS, Resolved
+    from console.settings import Settings
+
+    monkeypatch.setenv("BACKUP_ENCRYPTION_KEY", "backup-key-not-shown")
+    settings = load_settings(write(tmp_path, '[keymap]\nhelp = "f1"\n"area.orders" = "o, ctrl+o"\n'))
+    resolved = settings.resolved()
+    assert resolved.plain("backup_encryption_key") == "backup-key-not-shown"
+    assert "backup-key-not-shown" not in repr(resolved)
+    assert resolved.keymap == {"help": "f1", "area.orders": "o,ctrl+o"}
+    assert Resolved.from_json(resolved.to_json()) == resolved  # the fast start's pipe carries them
+    # Declared once: every field the model validates is carried, every secret one as a Secret.
+    carried = {f for f in Resolved.__dataclass_fields__}
+    for name, field in Settings.model_fields.items():
+        if name in ("db_host", "db_port", "db_name", "db_user", "db_password", "database_url", "db_read_host",
+                    "environment", "environment_override", "operators"):  # fmt: skip
+            continue  # folded into postgres_dsn / environment_name / operator and role
+        assert name in carried, name
+        if "SecretStr" in repr(field.annotation):
+            assert name in SECRETS, name
+
+
+def test_a_bad_key_in_the_keymap_is_one_line_naming_the_binding(tmp_path):
+    for bad in ("ctrl+", "hyperdrive+x", "not_a_key_name", "f99", ""):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, f'[keymap]\nhelp = "{bad}"\n'))
+        assert caught.value.problems[0].startswith("keymap.help: "), bad
+        assert "is not a key" in caught.value.problems[0]
+    assert load_settings(write(tmp_path, '[keymap]\nhelp = "question_mark,?,f1,ctrl+shift+h,$"\n'))
+
+
+def test_a_url_setting_with_a_password_is_masked_in_its_config_error(monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_URL", "ftp://ops:hunter2secret@prom.internal/")
+    monkeypatch.setenv("PANEL_URL", "panel.internal?token=t0psecret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    text = "\n".join(caught.value.problems)
+    assert "PROMETHEUS_URL: expected an http(s) URL, got 'ftp://ops:***@prom.internal/'" in text
+    assert "PANEL_URL: expected an http(s) URL" in text
+    assert "hunter2secret" not in text and "t0psecret" not in text
 
 
 def test_cli_exits_2_on_invalid_config_without_echoing_secrets(tmp_path):
