@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import work
@@ -57,10 +59,14 @@ class OpsConsole(App):
     MODES: ClassVar = {area.name: area.make_screen for area in AREAS}
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {AreaCommands}
+    # Ids name the bindings the [keymap] table may rebind (`help = "f1"`, `"area.orders" = "o"`).
     BINDINGS = [
-        *(Binding(a.key, f"switch_mode('{a.name}')", a.title, show=False) for a in AREAS),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        *(
+            Binding(a.key, f"switch_mode('{a.name}')", a.title, show=False, id=f"area.{a.name}")
+            for a in AREAS
+        ),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("q", "quit", "Quit", show=False),
     ]
 
@@ -69,11 +75,25 @@ class OpsConsole(App):
             super().__init__()
             self.event = event
 
-    def __init__(self, services: Services, context: ShellContext, *, health_interval: float = 15.0):
+    def __init__(
+        self,
+        services: Services,
+        context: ShellContext,
+        *,
+        health_interval: float = 15.0,
+        keymap: Mapping[str, str] | None = None,
+    ):
         super().__init__()
+        self._config_keymap = dict(keymap or {})
         self.services = services
         self.context = context
-        self.areas = AREAS
+        # The header and help name each area by the key that switches to it, rebound or not.
+        self.areas = tuple(
+            replace(a, key=self._config_keymap[f"area.{a.name}"].split(",")[0])
+            if f"area.{a.name}" in self._config_keymap
+            else a
+            for a in AREAS
+        )
         self.poll_hub = PollHub()
         self.listener_connected = False
         self._health_interval = health_interval
@@ -86,6 +106,8 @@ class OpsConsole(App):
 
     async def on_mount(self) -> None:
         self.theme = "textual-dark"
+        if self._config_keymap:
+            self.set_keymap(self._config_keymap)
         await self.services.open()
         # Health checks and the listener wait until the first data is on screen (or a
         # second has passed): on a cold start they would compete with it for Postgres.

@@ -46,7 +46,8 @@ def run_tui(settings: Resolved, *, read_only: bool, dry_run: bool) -> None:
         dry_run=dry_run,
         refresh=settings.refresh_for,
     )
-    OpsConsole(build_services(settings), context, health_interval=settings.refresh_for("health")).run()
+    health = settings.refresh_for("health")
+    OpsConsole(build_services(settings), context, health_interval=health, keymap=settings.keymap).run()
 
 
 def _tui_args(argv: list[str]) -> tuple[str | None, bool, bool] | None:
