@@ -1,5 +1,7 @@
 """Shared fixtures: one throwaway PostgreSQL cluster per test session, two migrated
-template databases (empty, seeded), and a fresh clone of one for each test that asks."""
+template databases (empty, seeded), and a fresh clone of one for each test that asks, as
+the owner of schema ops (`seeded_db`, for setting up) or as the console's runtime login
+role (`seeded_runtime_db`, what the console itself may do)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -19,6 +23,9 @@ from services.migrations import migrate
 
 EMPTY_TEMPLATE = "tpl_empty"
 SEEDED_TEMPLATE = "tpl_seeded"
+# The console's login role in the tests: a member of ops_runtime (made by the migrations),
+# owning nothing. The test cluster trusts 127.0.0.1, so it needs no password.
+RUNTIME_LOGIN = "ops_console"
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,19 @@ async def _build_templates(cluster: EmbeddedPostgres) -> SeededInfo:
                 await seed_business(conn, now=now)
         finally:
             await conn.close()
+    admin = await asyncpg.connect(cluster.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE ROLE "{RUNTIME_LOGIN}" LOGIN IN ROLE ops_runtime')
+    finally:
+        await admin.close()
     return SeededInfo(now=now)
+
+
+def as_runtime(dsn: str) -> str:
+    """The same database's DSN for the console's runtime login role."""
+    parts = urlsplit(dsn)
+    netloc = f"{quote(RUNTIME_LOGIN, safe='')}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +106,28 @@ def empty_db(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
 def seeded_db(pg_cluster: EmbeddedPostgres) -> Iterator[str]:
     """DSN of a fresh database holding the demo business (seeded at session start)."""
     yield from _clone(pg_cluster, SEEDED_TEMPLATE)
+
+
+@pytest.fixture
+def empty_runtime_db(empty_db: str) -> str:
+    """`empty_db` as the console's runtime role (member of ops_runtime, owns nothing)."""
+    return as_runtime(empty_db)
+
+
+@pytest.fixture
+def seeded_runtime_db(seeded_db: str) -> str:
+    """`seeded_db` as the console's runtime role (member of ops_runtime, owns nothing)."""
+    return as_runtime(seeded_db)
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's state dir (where AuditService keeps its audit anchors by default) is a
+    fresh temporary directory in every test, child processes included: no test writes to
+    the real one, and no test sees another's anchors."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
 
 
 @pytest.fixture
