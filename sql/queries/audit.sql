@@ -1,9 +1,17 @@
 -- name: audit_insert(operator, role, action, target, phase, outcome, intent_id, duration_ms, detail, error)^
--- Append one audit row (the trigger chains its hash); returns its id and time.
+-- Append one audit row (the trigger chains its hash); returns its id, time and hash.
 INSERT INTO ops.audit_log (operator, role, action, target, phase, outcome, intent_id, duration_ms, detail, error)
 VALUES (:operator, :role, :action, :target, :phase, :outcome, :intent_id, :duration_ms,
         :detail::jsonb, :error)
-RETURNING id, at;
+RETURNING id, at, hash;
+
+-- name: audit_database_identity()^
+-- Which database this audit log lives in, as the anchor store keys it: the cluster's
+-- system identifier (new for every initdb) and the database's oid (new for every database).
+SELECT (SELECT system_identifier FROM pg_control_system())::text AS cluster,
+       d.oid::bigint AS oid, d.datname::text AS name
+FROM pg_database d
+WHERE d.datname = current_database();
 
 -- name: audit_page(operator, action, target, outcome, before_id, limit)
 -- One page of the audit log, newest first, filtered by whichever of operator, action,
