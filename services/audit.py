@@ -231,13 +231,13 @@ class _Remembered:
 
     def gone(self) -> str:
         return (
-            f"row {self.row_id} is gone, though {self.who} holds it (hash {self.row_hash[:16]}…): "
+            f"it is gone, though {self.who} holds it (hash {self.row_hash[:16]}…): "
             "rows were deleted or the log truncated"
         )
 
     def changed(self, found: str) -> str:
         return (
-            f"row {self.row_id} is not the row {self.who} holds (hash {found[:16]}…, "
+            f"it is not the row {self.who} holds (hash {found[:16]}…, "
             f"not {self.row_hash[:16]}…): the log was rewritten from there on and its chain recomputed"
         )
 

@@ -67,9 +67,8 @@ def report_lines(report: ChainReport) -> list[str]:
     """What `audit verify` prints for an intact log (a broken one is one error line)."""
     lines = [f"audit chain intact: {report.rows:,} rows in {report.database}"]
     if report.anchors:
-        lines.append(
-            f"{report.anchors:,} anchors kept on this machine checked, the newest row {report.newest_anchor}"
-        )
+        newest = report.newest_anchor
+        lines.append(f"{report.anchors:,} anchors kept on this machine checked (the newest: row {newest})")
     else:
         lines.append(
             "no anchors for this database on this machine: a cut tail or a truncation cannot be "
