@@ -1,5 +1,6 @@
 """`opsconsole demo`: the embedded PostgreSQL (reused between runs, stopped on exit),
-migrated with the reference schema and seeded with a realistic business, then the console."""
+migrated with the reference schema and seeded with a realistic business as the cluster's
+owner, then the console, connected as a runtime login role (a member of ops_runtime)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 DEMO_DB = "opsconsole_demo"
+CONSOLE_LOGIN = "ops_console"  # the console's login role: a member of ops_runtime, owns nothing
 
 
 def say(line: str) -> None:
@@ -31,9 +33,10 @@ def demo_home() -> Path:
     return Path(user_data_dir("opsconsole"))
 
 
-def _password(home: Path) -> str:
-    """The demo cluster's password, made once and kept beside it (mode 0600)."""
-    path = home / "demo-password"
+def _password(home: Path, name: str = "demo-password") -> str:
+    """A demo password (the cluster owner's, or the console login's), made once and kept
+    beside the cluster (mode 0600)."""
+    path = home / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     home.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,24 @@ async def prepare_database(admin_dsn: str, dsn: str, *, reset: bool) -> str:
             return f"seeded {summary.orders:,} orders and {summary.users:,} users ({took:.1f} s)"
         applied = f"{len(report.applied)} migrations applied, " if report.applied else ""
         return f"{applied}reusing {orders:,} orders (--reset reseeds)"
+    finally:
+        await conn.close()
+
+
+async def console_login(admin_dsn: str, password: str, login: str = CONSOLE_LOGIN) -> None:
+    """Create (or, in a reused cluster, update) the console's login role: a member of
+    ops_runtime, which the migrations made, with `password`. The console connects as it;
+    `migrate` and the fakes standing in for the business's own backends use the owner."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", login)
+        # Role statements take no parameters: format() quotes the name and the password.
+        verb = "ALTER" if exists else "CREATE"
+        for template in (f"{verb} ROLE %I LOGIN PASSWORD %L", "GRANT ops_runtime TO %I"):
+            format_sql = "SELECT format($1, $2::text, $3::text)"
+            await conn.execute(await conn.fetchval(format_sql, template, login, password))
     finally:
         await conn.close()
 
@@ -135,6 +156,10 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
     try:
         dsn = cluster.dsn(DEMO_DB)
         say(asyncio.run(prepare_database(cluster.dsn("postgres"), dsn, reset=reset)))
+        console_password = _password(home, "demo-console-password")
+        asyncio.run(console_login(cluster.dsn("postgres"), console_password))
+        console_dsn = cluster.dsn(DEMO_DB, user=CONSOLE_LOGIN, password=console_password)
+        say(f"the console connects as {CONSOLE_LOGIN} (in ops_runtime: it can only append to the audit log)")
         from console.main import run_tui
         from console.sandbox.fake_bot import FakeBot
         from console.sandbox.fake_functions import FakeFunctions
@@ -165,7 +190,7 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
             urls = {"PROMETHEUS_URL": monitoring[0].url, "ALERTMANAGER_URL": monitoring[1].url}
         try:
             settings = Settings.isolated(
-                DATABASE_URL=dsn,
+                DATABASE_URL=console_dsn,
                 PROVISIONER_URL=functions.url,
                 OPSCONSOLE_PROVISIONER_KEY=functions.service_key,
                 STRIPE_SECRET_KEY=payments.secret_key,

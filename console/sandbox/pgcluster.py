@@ -235,12 +235,15 @@ class EmbeddedPostgres:
         if self.running():
             self._run(self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
 
-    def dsn(self, dbname: str = "postgres") -> str:
+    def dsn(self, dbname: str = "postgres", *, user: str | None = None, password: str | None = None) -> str:
+        """A DSN on 127.0.0.1 for `dbname`, as the cluster's owner unless `user` (and its
+        `password`) are given."""
         if self.port is None:
             raise ClusterError("the cluster has not been started")
-        auth = quote(self.user, safe="")
-        if self.password is not None:
-            auth += ":" + quote(self.password, safe="")
+        auth = quote(user or self.user, safe="")
+        secret = password if user else self.password
+        if secret is not None:
+            auth += ":" + quote(secret, safe="")
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{quote(dbname, safe='')}"
 
     def __enter__(self) -> EmbeddedPostgres:
