@@ -28,6 +28,9 @@ REFUSED = [
     "ALTER TABLE ops.audit_log OWNER TO ops_runtime",
     "DROP TABLE ops.audit_log",
     "CREATE TABLE ops.shadow (id int)",
+    # An appended row's id and time come from the table, not the writer.
+    "INSERT INTO ops.audit_log (id, operator, role, action, phase) VALUES (999999, 'a', 'b', 'c', 'x')",
+    "INSERT INTO ops.audit_log (at, operator, role, action, phase) VALUES ('2020-01-01', 'a', 'b', 'c', 'x')",
 ]
 
 

@@ -32,8 +32,11 @@ $$;
 
 GRANT USAGE ON SCHEMA ops TO ops_runtime;
 
--- The audit log: read and append, nothing else.
-GRANT SELECT, INSERT ON ops.audit_log TO ops_runtime;
+-- The audit log: read and append, nothing else. An appended row takes its id, time and
+-- hashes from the table (sequence, clock, trigger), never from the writer.
+GRANT SELECT ON ops.audit_log TO ops_runtime;
+GRANT INSERT (operator, role, action, target, phase, outcome, intent_id, duration_ms, detail, error)
+    ON ops.audit_log TO ops_runtime;
 GRANT USAGE ON SEQUENCE ops.audit_log_id_seq TO ops_runtime;
 
 -- The console's working tables: claims come and go, incidents are edited.
