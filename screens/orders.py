@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,19 +18,22 @@ from textual.widgets import DataTable, Footer, Input, Static
 from screens.action_modal import ActionConfirmScreen, InfoScreen, SecretScreen
 from screens.base import AreaScreen, DataShown
 from screens.overview import STATUS_STYLE
+from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, Tile
 from services.audit import AuditFilter, AuditRow, AuditService
 from services.errors import ServiceError
 from services.order_actions import CANCEL, HINT_TEXT, ORDER_ACTIONS, RETRY, SYNC_PANEL, parse_refund
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
 from services.runbook import Action, Outcome, Runbook, short_id
+from services.text import inert
 
 VIEW_TITLES = {"stuck": "Stuck > 10 min", "errors": "Errors", "recent": "All orders", "search": "Search"}
 COLUMNS = ("", "order", "status", "waiting / created", "server", "customer")
 
 
 def order_row(order: Order, marked: bool = False) -> tuple:
-    """One table row: mark, short id, status, server, email, minutes waiting or age."""
+    """One table row: mark, short id, status, server, email, minutes waiting or age. What
+    the customer chose (server name, email) is shown inert and never read as markup."""
     when = (
         f"{order.minutes_waiting:,.0f} min"
         if order.minutes_waiting is not None
@@ -39,11 +41,11 @@ def order_row(order: Order, marked: bool = False) -> tuple:
     )
     return (
         "●" if marked else " ",
-        order.id[:8],
-        Text(order.status, style=STATUS_STYLE.get(order.status, "")),
+        plain(order.id[:8]),
+        plain(order.status, STATUS_STYLE.get(order.status, "")),
         when,
-        order.server_name,
-        order.email,
+        plain(order.server_name, limit=60),
+        plain(order.email, limit=60),
     )
 
 
@@ -60,36 +62,39 @@ def figure_values(f: OrderFigures) -> dict[str, tuple[str, bool, str]]:
     }
 
 
-def detail_text(d: OrderDetail, history: list[AuditRow]) -> str:
-    """The detail pane: every field, the plan, node, customer, panel account, audit history."""
+def detail_text(d: OrderDetail, history: list[AuditRow]) -> Text:
+    """The detail pane: every field, the plan, node, customer, panel account, audit history.
+    Our markup around; every value from the database or a backend goes in as inert text."""
     money = f"${d.amount_cents / 100:.2f}" if d.amount_cents is not None else "—"
     panel = (
-        f"{d.pterodactyl_user_id} ({escape(d.panel_username or '')})"
+        fill("{} ({})", d.pterodactyl_user_id, d.panel_username or "")
         if d.has_panel_account
-        else "[b red]none[/] (P syncs it)"
+        else fill("[b red]none[/] (P syncs it)")
     )
-    node = "—" if d.node_name is None else f"{d.node_name}" + ("" if d.node_enabled else " (disabled)")
+    node = "—" if d.node_name is None else fill("{}" + ("" if d.node_enabled else " (disabled)"), d.node_name)
+    plan = (d.plan_id, d.game, d.ram_gb, d.egg_id, d.price_monthly)
+    stripe = (d.stripe_subscription_id or "—", d.stripe_payment_intent_id or "—", money)
     lines = [
-        f"[b]{d.id}[/b]",
-        f"status      [{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
-        f"server      {escape(d.server_name)}",
-        f"server id   {d.pterodactyl_server_id or '—'} {d.pterodactyl_server_identifier or ''}",
-        f"plan        {d.plan_id} · {d.game} · {d.ram_gb} GB · egg {d.egg_id} · ${d.price_monthly}/mo",
-        f"node        {node}",
-        f"customer    {escape(d.email)} · {d.user_id}",
-        f"panel       {panel}",
-        f"stripe      {d.stripe_subscription_id or '—'} · {d.stripe_payment_intent_id or '—'} · {money}",
-        f"created     {d.created_at:%Y-%m-%d %H:%M:%S} · updated {d.updated_at:%Y-%m-%d %H:%M:%S}",
+        fill("[b]{}[/b]", d.id),
+        fill("status      {}", plain(d.status, STATUS_STYLE.get(d.status, ""))),
+        fill("server      {}", d.server_name),
+        fill("server id   {} {}", d.pterodactyl_server_id or "—", d.pterodactyl_server_identifier or ""),
+        fill("plan        {} · {} · {} GB · egg {} · ${}/mo", *plan),
+        fill("node        {}", node),
+        fill("customer    {} · {}", d.email, d.user_id),
+        fill("panel       {}", panel),
+        fill("stripe      {} · {} · {}", *stripe),
+        fill(f"created     {d.created_at:%Y-%m-%d %H:%M:%S} · updated {d.updated_at:%Y-%m-%d %H:%M:%S}"),
     ]
     if d.error_message:
-        lines.append(f"[b red]error       {escape(d.error_message)}[/]")
-    lines.append("")
-    lines.append("[b]History[/b]" if history else "[dim]no runbook actions on this order[/dim]")
+        lines.append(fill("[b red]error       {}[/]", d.error_message, limit=1000))
+    lines.append(Text(""))
+    lines.append(fill("[b]History[/b]" if history else "[dim]no runbook actions on this order[/dim]"))
     for row in history[:12]:
+        err = fill(" — {}", row.error, limit=300) if row.error else ""
         what = row.outcome or "started"
-        err = f" — {escape(row.error)}" if row.error else ""
-        lines.append(f"{row.at:%m-%d %H:%M:%S} {row.operator} {row.action} {what}{err}")
-    return "\n".join(lines)
+        lines.append(fill(f"{row.at:%m-%d %H:%M:%S} {{}} {{}} {{}}{{}}", row.operator, row.action, what, err))
+    return Text("\n").join(lines)
 
 
 @dataclass(frozen=True)
@@ -210,8 +215,10 @@ class OrdersScreen(AreaScreen):
         shown = f"{len(page.orders)} orders" if page.orders else "no orders"
         search = f" for {self.search_text!r}" if self.current_view == "search" else ""
         self.query_one("#view-line", Static).update(
-            f"{VIEW_TITLES[self.current_view]}{search}: {shown}"
-            f"{paging if self.current_view == 'recent' else ''}{marked}"
+            plain(
+                f"{VIEW_TITLES[self.current_view]}{search}: {shown}"
+                f"{paging if self.current_view == 'recent' else ''}{marked}"
+            )
         )
         if not page.orders:
             self.query_one("#detail", Static).update("no order selected")
@@ -236,7 +243,7 @@ class OrdersScreen(AreaScreen):
             if detail is not None and detail.user_id:
                 history += await self._audit.page(AuditFilter(target=detail.user_id), limit=5)
         except ServiceError as exc:
-            self.query_one("#detail", Static).update(f"[red]{escape(str(exc))}[/]")
+            self.query_one("#detail", Static).update(plain(exc, "red"))
             return
         if self.selected == order_id:
             text = detail_text(detail, sorted(history, key=lambda r: -r.id)) if detail else "order not found"
@@ -414,10 +421,10 @@ class OrdersScreen(AreaScreen):
                 detail.stripe_payment_intent_id, detail.stripe_subscription_id
             )
         except ServiceError as exc:
-            self.notify(str(exc), severity="error", title="Stripe")
+            self.notify(inert(exc), severity="error", title="Stripe", markup=False)
             return
         self.notify(
-            f"{state.payment_intent}: {state.status}, ${state.amount / 100:.2f} charged, "
-            f"${state.refunded / 100:.2f} refunded; subscription {state.subscription_status or '—'}",
-            title="Stripe", timeout=10,
+            inert(f"{state.payment_intent}: {state.status}, ${state.amount / 100:.2f} charged, "
+                  f"${state.refunded / 100:.2f} refunded; subscription {state.subscription_status or '—'}"),
+            title="Stripe", timeout=10, markup=False,
         )  # fmt: skip

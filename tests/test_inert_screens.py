@@ -1,0 +1,86 @@
+"""Terminal output is inert: a customer's server name, an email, a pod's name and log
+lines, an alert's labels may hold escape sequences; the screens show them as text
+(`\\x1b`), and no ESC or BEL ever reaches what is drawn."""
+
+from __future__ import annotations
+
+import asyncpg
+from rich.text import Text
+from textual.widgets import DataTable
+
+from screens.orders import OrdersScreen, detail_text, order_row
+from tests.conftest import wait_until
+from tests.helpers import make_app
+
+EVIL = "evil\x1b]0;PWNED\x07\x1b[2J"
+EVIL_EMAIL = "m\x1b[31me\x9b2J@example.com"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def drawn(app) -> str:
+    """Every line of the screen as the compositor draws it for the terminal."""
+    return "\n".join(
+        "".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()
+    )
+
+
+def assert_inert(text: str) -> None:
+    for char in RAW:
+        assert char not in text, f"{char!r} reaches the screen: {text!r}"
+
+
+def as_text(cell) -> str:
+    return cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+
+
+async def _evil_order(dsn: str) -> str:
+    """A stuck order whose server name and customer email hold escape sequences."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        order_id, user_id = await conn.fetchrow(
+            "SELECT id, user_id FROM orders WHERE status = 'paid'"
+            " AND created_at < now() - interval '10 minutes' ORDER BY created_at LIMIT 1"
+        )
+        await conn.execute("UPDATE orders SET server_name = $2, error_message = $3 WHERE id = $1",
+                           order_id, EVIL, "panel said \x1b[5m[b]blink[/b]\x1b[0m")  # fmt: skip
+        await conn.execute("UPDATE users SET email = $2 WHERE id = $1", user_id, EVIL_EMAIL)
+        return str(order_id)
+    finally:
+        await conn.close()
+
+
+async def test_the_orders_row_and_detail_show_escape_sequences_as_text(seeded_db):
+    order_id = await _evil_order(seeded_db)
+    app = make_app(seeded_db)
+    services = app.services
+    await services.open()
+    try:
+        page = await services.orders.page("search", query=order_id, after=None, limit=10)
+        detail = await services.orders.detail(order_id)
+    finally:
+        await services.close()
+    (order,) = page.orders
+    cells = [as_text(c) for c in order_row(order)]
+    assert "evil\\x1b]0;PWNED\\x07\\x1b[2J" in cells and "m\\x1b[31me\\x9b2J@example.com" in cells
+    assert_inert(" ".join(cells))
+    shown = detail_text(detail, []).plain
+    assert "evil\\x1b]0;PWNED\\x07\\x1b[2J" in shown and "[b]blink[/b]" in shown
+    assert_inert(shown)
+
+
+async def test_the_orders_screen_draws_no_escape_sequence(seeded_db):
+    order_id = await _evil_order(seeded_db)
+    app = make_app(seeded_db, refresh=2)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, OrdersScreen)
+        await wait_until(pilot, lambda: screen.current_page is not None)
+        table = screen.query_one(DataTable)
+        await wait_until(pilot, lambda: order_id in {o.id for o in screen.current_page.orders})
+        table.move_cursor(row=table.get_row_index(order_id))
+        await wait_until(pilot, lambda: "customer    m\\x1b[31me" in drawn(app))
+        screen_text = drawn(app)
+        assert screen_text.count("evil\\x1b]0;PWNED\\x07\\x1b[2J") == 2  # the row and the detail pane
+        assert "panel said \\x1b[5m[b]blink[/b]" in screen_text  # shown, not read as markup
+        assert_inert(screen_text)
