@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,6 +19,7 @@ from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 from screens.action_modal import AskScreen, ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
+from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
 from services import kube_model as km
 from services.errors import NotConfigured, ServiceError
@@ -35,6 +35,7 @@ from services.kube_watch import KubeWatch
 from services.node_actions import DISABLE_NODE, ENABLE_NODE, NODE_ACTIONS
 from services.nodes import Capacity, NodeCapacity
 from services.polling import Freshness
+from services.text import inert
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "disabled": "dim"}
 CAPACITY_COLUMNS = ("node", "state", "usage", "free", "used", "max", "headroom", "servers", "location")
@@ -67,7 +68,7 @@ def capacity_row(node: NodeCapacity, level: str) -> tuple:
     style = LEVEL_STYLE[level]
     state = "disabled" if not node.enabled else {"critical": "FULL", "warning": "> 80%"}.get(level, "enabled")
     return (
-        Text(node.name, style="dim" if not node.enabled else ""),
+        plain(node.name, "dim" if not node.enabled else ""),
         Text(state, style=style),
         usage_bar(node.usage_pct, level),
         Text(f"{node.available_ram_gb} GB", style=style if level != "ok" else ""),
@@ -75,7 +76,7 @@ def capacity_row(node: NodeCapacity, level: str) -> tuple:
         f"{node.max_ram_gb} GB",
         f"{node.reserved_headroom_gb} GB",
         str(node.live_servers),
-        node.location or "",
+        inert(node.location or ""),
     )
 
 
@@ -90,10 +91,10 @@ def forecast_rows(capacity: Capacity, game: str = "") -> dict[str, tuple]:
             continue
         total = capacity.total_fits(plan.id)
         best = max(enabled, key=lambda n: n.fits.get(plan.id, 0), default=None)
-        most = f"{best.name}: {best.fits[plan.id]}" if best and best.fits.get(plan.id) else "—"
+        most = f"{inert(best.name)}: {best.fits[plan.id]}" if best and best.fits.get(plan.id) else "—"
         rows[plan.id] = (
-            plan.game,
-            plan.id,
+            inert(plan.game),
+            inert(plan.id),
             f"{plan.ram_gb} GB",
             Text(str(total), style="bold red" if total == 0 else ("yellow" if total < 5 else "")),
             most,
@@ -105,12 +106,12 @@ def pod_row(pod: km.Pod, now: datetime | None = None) -> tuple:
     status = pod.reason or pod.phase
     style = "bold red" if pod.reason else ("green" if pod.phase == "Running" else "yellow")
     return (
-        pod.name,
-        Text(status, style=style),
-        pod.ready,
+        inert(pod.name),
+        plain(status, style),
+        inert(pod.ready),
         Text(str(pod.restarts), style="red" if pod.restarts >= 3 else ""),
         short_age(pod.created, now),
-        pod.node,
+        inert(pod.node),
     )
 
 
@@ -122,9 +123,9 @@ def node_load_row(load: km.NodeLoad) -> tuple:
     node = load.node
     pressure = ", ".join(node.pressures) + (" cordoned" if node.unschedulable else "")
     return (
-        node.name,
+        inert(node.name),
         Text("Ready" if node.ready else "NotReady", style="green" if node.ready else "bold red"),
-        Text(pressure or "—", style="bold yellow" if pressure else "dim"),
+        plain(pressure or "—", "bold yellow" if pressure else "dim"),
         _pct(load.cpu_pct),
         _pct(load.memory_pct),
         str(load.pods),
@@ -134,20 +135,21 @@ def node_load_row(load: km.NodeLoad) -> tuple:
 def deployment_row(d: km.Deployment) -> tuple:
     healthy = d.ready >= d.desired
     style = "green" if healthy and d.desired else ("dim" if d.desired == 0 else "bold red")
-    return (d.name, Text(f"{d.ready}/{d.desired}", style=style), str(d.updated), str(d.available),
-            d.restarted_at or "—")  # fmt: skip
+    return (inert(d.name), Text(f"{d.ready}/{d.desired}", style=style), str(d.updated), str(d.available),
+            inert(d.restarted_at or "—"))  # fmt: skip
 
 
 def hpa_row(h: km.Hpa) -> tuple:
     cpu = f"{'?' if h.cpu_now_pct is None else h.cpu_now_pct}% / {h.cpu_target_pct or '?'}%"
-    return (h.name, h.target, str(h.min_replicas), str(h.max_replicas), f"{h.current} → {h.desired}", cpu)
+    return (inert(h.name), inert(h.target), str(h.min_replicas), str(h.max_replicas),
+            f"{h.current} → {h.desired}", inert(cpu))  # fmt: skip
 
 
 def fleet_row(f: km.Fleet, states: dict[str, int]) -> tuple:
     """The fleet with gameserver counts from the gameservers themselves (Ready, Allocated,
     Shutdown), which is what players get, whatever the fleet's status says."""
     return (
-        f.name,
+        inert(f.name),
         str(f.replicas),
         Text(str(states.get("Ready", 0)), style="green" if states.get("Ready") else "bold red"),
         str(states.get("Allocated", 0)),
@@ -159,24 +161,24 @@ def fleet_row(f: km.Fleet, states: dict[str, int]) -> tuple:
 def autoscaler_row(a: km.FleetAutoscaler) -> tuple:
     able = "" if a.able_to_scale else " (cannot scale)"
     style = "" if a.able_to_scale else "bold red"
-    return (a.name, a.fleet, a.policy, a.buffer, str(a.min_replicas), str(a.max_replicas),
-            Text(f"{a.current} → {a.desired}{able}", style=style))  # fmt: skip
+    return (inert(a.name), inert(a.fleet), inert(a.policy), inert(a.buffer), str(a.min_replicas),
+            str(a.max_replicas), Text(f"{a.current} → {a.desired}{able}", style=style))  # fmt: skip
 
 
 def gameserver_row(g: km.GameServer) -> tuple:
     style = {"Ready": "green", "Allocated": "cyan", "Shutdown": "dim", "Unhealthy": "bold red"}.get(
         g.state, ""
     )
-    return (g.name, g.fleet, Text(g.state, style=style), g.node, g.address)
+    return (inert(g.name), inert(g.fleet), plain(g.state, style), inert(g.node), inert(g.address))
 
 
-def bot_line(endpoints: list[BotEndpoint]) -> str:
+def bot_line(endpoints: list[BotEndpoint]) -> Text:
     parts = []
     for e in endpoints:
         colour = "green" if e.ok else "red"
         status = e.status if e.status is not None else "no answer"
-        parts.append(f"[{colour}]{e.path} {status}[/] {escape(e.said)}")
-    return "bot  " + "  ·  ".join(parts)
+        parts.append(fill(f"[{colour}]{{}} {status}[/] {{}}", e.path, e.said, limit=120))
+    return Text("bot  ") + Text("  ·  ").join(parts)
 
 
 def _by_key(item: tuple[str, Any]) -> str:
@@ -287,15 +289,17 @@ class NodesScreen(AreaScreen):
         full = [n.name for n in enabled if capacity.level(n) == "critical"]
         hot = [n.name for n in enabled if capacity.level(n) == "warning"]
         lines = [
-            f"{len(enabled)} of {len(capacity.nodes)} nodes take new orders · "
-            f"{capacity.available_ram_gb} GB free on them · "
-            f"smallest plan {capacity.smallest_plan_gb or '?'} GB"
+            Text(
+                f"{len(enabled)} of {len(capacity.nodes)} nodes take new orders · "
+                f"{capacity.available_ram_gb} GB free on them · "
+                f"smallest plan {capacity.smallest_plan_gb or '?'} GB"
+            )
         ]
-        if full:
-            lines.append(f"[b red]full (not even the smallest plan fits): {', '.join(full)}[/]")
+        if full:  # node names come from the database: filled in as text
+            lines.append(fill("[b red]full (not even the smallest plan fits): {}[/]", ", ".join(full)))
         if hot:
-            lines.append(f"[yellow]above 80%: {', '.join(hot)}[/]")
-        self.query_one("#capacity-summary", Static).update("\n".join(lines))
+            lines.append(fill("[yellow]above 80%: {}[/]", ", ".join(hot)))
+        self.query_one("#capacity-summary", Static).update(Text("\n").join(lines))
         self._show_age()
         self.app.post_message(DataShown())
 
@@ -319,8 +323,11 @@ class NodesScreen(AreaScreen):
             where.update(f"[dim]{self.kube_error}[/]")
             return
         where.update(
-            f"context [b]{escape(self.context or '?')}[/] · namespace [b]{escape(self.namespace)}[/]"
-            "   [dim]x switch context · n namespace[/]"
+            fill(
+                "context [b]{}[/] · namespace [b]{}[/]   [dim]x switch context · n namespace[/]",
+                self.context or "?",
+                self.namespace,
+            )
         )
         previous = self.watch
         self.watch = KubeWatch(kube, self.context, self.namespace, self._changed)
@@ -334,8 +341,8 @@ class NodesScreen(AreaScreen):
         except NotConfigured as exc:
             self.kube_error = str(exc)
         except ServiceError as exc:  # the kubeconfig itself is unusable
-            self.kube_error = str(exc)
-            self.notify(str(exc), severity="error", title="Kubernetes")
+            self.kube_error = inert(exc)
+            self.notify(inert(exc), severity="error", title="Kubernetes", markup=False)
 
     def _changed(self, kind: str, keys: set[str] | None) -> None:
         """From the watch (same event loop): remember what to redraw at the next flush."""
@@ -448,7 +455,7 @@ class NodesScreen(AreaScreen):
         try:
             contexts, current = kube.contexts()
         except ServiceError as exc:
-            self.notify(str(exc), severity="error", title="Kubernetes")
+            self.notify(inert(exc), severity="error", title="Kubernetes", markup=False)
             return
         names = [c.name for c in contexts]
         answer = await self.app.push_screen_wait(
@@ -540,19 +547,21 @@ class PodLogScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(
-                f"logs of pod {escape(self.namespace)}/{escape(self.pod)} — connecting…", id="log-title"
-            )
+            yield Static(fill("logs of pod {}/{} — connecting…", self.namespace, self.pod), id="log-title")
             yield Log(id="log", max_lines=5000)
         yield Footer()
 
     def on_mount(self) -> None:
         self._stream()
 
-    def _title(self, state: str) -> None:
+    def _title(self, state: str | Text) -> None:
         self.query_one("#log-title", Static).update(
-            f"logs of pod [b]{escape(self.namespace)}/{escape(self.pod)}[/] — {state}"
-            "   [dim]f follow · Esc closes[/]"
+            fill(
+                "logs of pod [b]{}/{}[/] — {}   [dim]f follow · Esc closes[/]",
+                self.namespace,
+                self.pod,
+                state,
+            )
         )
 
     @work(exclusive=True, group="logs", exit_on_error=False)
@@ -563,9 +572,11 @@ class PodLogScreen(Screen):
         try:
             async for line in kube.pod_log(self.namespace, self.pod, tail=100, follow=True,
                                            context=self.context):  # fmt: skip
-                log.write_line(line)
+                # A pod writes what it likes: shown inert (tabs laid out first, a stack trace
+                # stays readable), never passed to the terminal.
+                log.write_line(inert(line.expandtabs(8)))
         except ServiceError as exc:
-            self._title(f"[red]{escape(str(exc))}[/]")
+            self._title(plain(exc, "red"))
             return
         self._title("the log stream ended (the pod stopped or was replaced)")
 
