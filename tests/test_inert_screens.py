@@ -84,3 +84,40 @@ async def test_the_orders_screen_draws_no_escape_sequence(seeded_db):
         assert screen_text.count("evil\\x1b]0;PWNED\\x07\\x1b[2J") == 2  # the row and the detail pane
         assert "panel said \\x1b[5m[b]blink[/b]" in screen_text  # shown, not read as markup
         assert_inert(screen_text)
+
+
+async def test_a_pods_name_and_its_log_lines_are_drawn_inert(seeded_db, tmp_path):
+    import asyncio
+
+    from textual.widgets import Log
+
+    from console.sandbox.fake_kube import FakeKube, populate
+    from screens.live_table import LiveTable
+    from screens.nodes import PodLogScreen
+
+    ns, evil_pod = "production", "evil\x1b]0;PWNED\x07"
+    with FakeKube() as cluster:
+        populate(cluster)
+        pod = cluster.objects("Pod", ns)[0]
+        pod["metadata"] = {**pod["metadata"], "name": evil_pod, "uid": "evil-uid"}
+        cluster.apply(pod)
+        app = make_app(seeded_db, KUBECONFIG=str(cluster.kubeconfig(tmp_path / "kubeconfig")))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.press("3", "p")
+            screen = app.screen
+            table = screen.query_one("#pods-table", LiveTable)
+            await wait_until(pilot, lambda: f"{ns}/{evil_pod}" in table.shown)
+            await wait_until(pilot, lambda: "evil\\x1b]0;PWNED\\x07" in drawn(app))
+            assert_inert(drawn(app))
+            table.move_cursor(row=table.get_row_index(f"{ns}/{evil_pod}"))
+            await pilot.press("l")
+            await wait_until(pilot, lambda: isinstance(app.screen, PodLogScreen))
+            log = app.screen.query_one(Log)
+            await asyncio.to_thread(
+                cluster.log, ns, evil_pod, "\tat Main\x1b[2J\x1b]0;PWNED\x07 [b]not bold[/b]"
+            )
+            line = "        at Main\\x1b[2J\\x1b]0;PWNED\\x07 [b]not bold[/b]"
+            await wait_until(pilot, lambda: line in log.lines)
+            await wait_until(pilot, lambda: "not bold" in drawn(app))
+            assert "logs of pod production/evil\\x1b]0;PWNED\\x07" in drawn(app)
+            assert_inert(drawn(app) + "".join(log.lines))
