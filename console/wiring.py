@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from console.resolved import Resolved
 from services.alerts import AlertsService
+from services.audit import AuditService
 from services.bundle import Services
+from services.claims import ClaimsService
 from services.health import BotHealthService
 from services.incidents import IncidentsService
 from services.kube import KubeService
@@ -44,4 +46,6 @@ def build_services(settings: Resolved) -> Services:
         nodes=NodesService(postgres),
         alerts=AlertsService(settings.prometheus_url, settings.alertmanager_url, postgres),
         incidents=IncidentsService(postgres),
+        audit=AuditService(postgres),
+        claims=ClaimsService(postgres),
     )

@@ -12,12 +12,19 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
-from services.runbook import Confirmation, Plan
+from services.runbook import Confirmation, Plan, show_value
+from services.text import inert
+
+
+def shown(value: object, limit: int | None = None) -> str:
+    """A backend's text as markup-safe, inert text."""
+    return escape(inert(value, limit))
 
 
 class ActionConfirmScreen(ModalScreen[dict | None]):
-    """Shows what the action will do; dismisses with its params when confirmed, else None.
-    `fields` are extra inputs the action takes (name -> placeholder), e.g. a refund."""
+    """Shows what the action will do, with the inputs the operator gave; dismisses with
+    {"confirm": what was typed} (destructive) or {} when confirmed, else None. It asks
+    nothing else: the plan shown is the plan that runs."""
 
     DEFAULT_CSS = """
     ActionConfirmScreen { align: center middle; }
@@ -33,11 +40,10 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "yes", "Yes", show=False),
                 Binding("n", "cancel", "No", show=False)]  # fmt: skip
 
-    def __init__(self, plan: Plan, *, dry_run: bool = False, fields: dict[str, str] | None = None):
+    def __init__(self, plan: Plan, *, dry_run: bool = False):
         super().__init__()
         self.plan = plan
         self.dry_run = dry_run
-        self.fields = fields or {}
 
     @property
     def typed(self) -> bool:
@@ -46,22 +52,24 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         plan = self.plan
         with Vertical():
-            yield Static(f"[b]{plan.action.title}[/b] — {plan.action.target_kind} {plan.target}")
-            yield Static(escape(plan.preview.summary))
+            yield Static(
+                f"[b]{escape(plan.action.title)}[/b] — {plan.action.target_kind} {shown(plan.target)}"
+            )
+            if plan.params:
+                given = ", ".join(f"{k} = {shown(show_value(v), 80)}" for k, v in plan.params.items())
+                yield Static(f"[dim]with[/dim] {given}", id="params")
+            yield Static(shown(plan.preview.summary))
             with VerticalScroll(id="calls"):
-                yield Static(escape("\n\n".join(plan.preview.calls)), id="calls-text")
+                yield Static(shown("\n\n".join(plan.preview.calls)), id="calls-text")
             for warning in plan.preview.warnings:
-                yield Static(f"[b $warning]! {escape(warning)}[/]")
+                yield Static(f"[b $warning]! {shown(warning)}[/]")
             if plan.refusal:
-                yield Static(f"cannot run: {escape(plan.refusal)}", classes="refusal", id="refusal")
+                yield Static(f"cannot run: {shown(plan.refusal)}", classes="refusal", id="refusal")
                 yield Static("Esc closes", classes="muted")
                 return
-            for name, placeholder in self.fields.items():
-                yield Input(placeholder=placeholder, id=f"field-{name}")
             mode = " (dry run: nothing will change)" if self.dry_run else ""
-            if self.typed or self.fields:
-                if self.typed:
-                    yield Input(placeholder=f"type {plan.target} to confirm", id="typed")
+            if self.typed:
+                yield Input(placeholder=f"type {plan.target} to confirm", id="typed")
                 yield Static(f"Enter confirms{mode} · Esc cancels", classes="muted")
             else:
                 yield Static(f"[b]y[/b] run it{mode} · [b]n[/b] / Esc cancel", classes="muted")
@@ -71,11 +79,8 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
         if inputs:
             inputs.first().focus()
 
-    def _params(self) -> dict:
-        return {name: self.query_one(f"#field-{name}", Input).value for name in self.fields}
-
     def action_yes(self) -> None:
-        if self.plan.refusal or self.typed or self.fields:
+        if self.plan.refusal or self.typed:
             return
         self.dismiss({})
 
@@ -88,10 +93,8 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
             self.notify(f"type the {kind} {'id' if kind == 'order' else 'name'} exactly to confirm",
                         severity="warning")  # fmt: skip
             return
-        params = self._params()
-        if self.typed:
-            params["confirm"] = self.plan.target  # what the operator typed: the engine checks it
-        self.dismiss(params)
+        typed = self.query_one("#typed", Input).value.strip() if self.typed else None
+        self.dismiss({"confirm": typed} if typed is not None else {})
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -115,7 +118,7 @@ class SecretScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(escape(self.title_text))
+            yield Static(shown(self.title_text))
             yield Static(escape(self._secret), id="secret")
             yield Static("Shown once: it is not stored or logged. Enter / Esc closes.")
 
@@ -169,7 +172,7 @@ class AskScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(escape(self.question))
+            yield Static(shown(self.question))
             yield Input(value=self.value, id="answer")
             yield Static("Enter answers · Esc cancels", classes="muted")
 
@@ -207,7 +210,7 @@ class ChooseScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(escape(self.question))
+            yield Static(shown(self.question))
             yield OptionList(*(f"{o} (current)" if o == self.current else o for o in self.options))
             yield Static("↑↓ choose · Enter switches · Esc cancels", classes="muted")
 

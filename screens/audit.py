@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from screens.base import AreaScreen, DataShown
 from screens.widgets import Panel, ShellHeader
-from services.audit import AuditFilter, AuditRow, AuditService
+from services.audit import AuditFilter, AuditRow
 
 PAGE = 200
 FILTER_KEYS = ("operator", "action", "target", "outcome")
@@ -85,7 +85,7 @@ class AuditScreen(AreaScreen):
         table = self.query_one(DataTable)
         for name in ("id", "at", "who", "action", "outcome", "ms", "target", "error"):
             table.add_column(name, key=name)
-        self._audit = AuditService(self.shell.services.postgres)
+        self._audit = self.shell.services.audit
         self._poller = self.poll("log", self._fetch, lambda rows: self.post_message(self.Loaded(rows)))
 
     async def _fetch(self) -> list[AuditRow]:

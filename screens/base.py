@@ -18,10 +18,12 @@ from textual.screen import Screen
 
 from services.errors import ServiceError
 from services.polling import Freshness, Poller
+from services.runbook import short_id
+from services.text import inert
 
 if TYPE_CHECKING:
-    from services.audit import Claim
     from services.bundle import Services
+    from services.claims import Claim
     from services.health import BackendStatus
     from services.runbook import Action, Outcome, Runbook
 
@@ -100,7 +102,6 @@ class AreaScreen(Screen):
 
     AREA = ""
     ACTIONS: tuple[Action, ...] = ()  # the runbook actions this screen offers (keys, palette, help)
-    SELECTION = ""  # what the actions act on, for the palette ("order"); else each action's target kind
     BINDINGS = [Binding("r", "refresh_now", "Refresh", tooltip="Poll every source of this screen now")]
 
     @staticmethod
@@ -155,7 +156,7 @@ class AreaScreen(Screen):
         if self.shell.context.read_only:
             return []
         return [
-            (f"{a.title} (selected {self.SELECTION or a.target_kind})",
+            (f"{a.title} (selected {a.selection_kind})",
              f"{a.help}; key {a.key}, role {a.role}", partial(self.action_act, a.name))
             for a in self.ACTIONS
         ]  # fmt: skip
@@ -168,8 +169,35 @@ class AreaScreen(Screen):
     def find_action(self, name: str) -> Action:
         return next(a for a in self.ACTIONS if a.name == name)
 
+    # -- actions: one path for every action of every area ---------------------------
+
+    def selection(self, action: Action) -> tuple[str, dict[str, str]] | None:
+        """What `action` acts on here: (the selected key, values that come with the
+        selection: a namespace, an alert's labels; for asked inputs, what to pre-fill).
+        None when nothing fitting is selected (after telling the operator why)."""
+        return None
+
+    def marked_keys(self) -> list[str]:
+        """Keys marked for a bulk action (the orders list marks with space)."""
+        return []
+
+    def hint_line(self, outcome: Outcome) -> str:
+        """Where the operator should look next, for an outcome with a hint (a new line)."""
+        return ""
+
+    async def after_action(self, action: Action, outcome: Outcome) -> None:
+        """What the screen does once an action ended (follow a hint, open a tab)."""
+
     def action_act(self, name: str) -> None:
-        """Run the screen's action `name` on what is selected (subclasses say how)."""
+        """Run the screen's action `name` on what is selected (or on every marked key)."""
+        action = self.find_action(name)
+        marked = self.marked_keys()
+        if marked and not any(i.asked for i in action.inputs):
+            self.run_worker(self.run_bulk(action, marked), group="action", exit_on_error=False)
+            return
+        chosen = self.selection(action)
+        if chosen is not None:
+            self.run_worker(self.run_action(action, *chosen), group="action", exit_on_error=False)
 
     async def ask_value(self, question: str, value: str, parse: Callable[[str], T]) -> T | None:
         """Ask the operator for one value and parse it; None when they cancel, or when it
@@ -185,18 +213,138 @@ class AreaScreen(Screen):
             self.notify(str(exc), severity="error", title="Nothing was done")
             return None
 
+    async def _ask_inputs(self, book: Runbook, action: Action, target: str,
+                          given: dict[str, str]) -> dict[str, str] | None:  # fmt: skip
+        """The operator's text for every input: asked ones through a modal (pre-filled with
+        the selection's value or the suggestion), the others from the selection."""
+        from screens.action_modal import AskScreen, ChooseScreen
+
+        suggestions = await book.suggest(action, target, given)
+        raw = {k: v for k, v in given.items() if action.input(k) is not None}
+        for spec in action.inputs:
+            offer = suggestions[spec.name]
+            if not spec.asked:
+                if spec.name not in raw and offer.default is not None:
+                    raw[spec.name] = offer.default
+                continue
+            question = (
+                f"{action.title} {short_id(target)}: {spec.prompt}"
+                if target
+                else f"{action.title}: {spec.prompt}"
+            )
+            if offer.choices:
+                answer = await self.app.push_screen_wait(
+                    ChooseScreen(question, list(offer.choices), preset=offer.default)
+                )
+            else:
+                answer = await self.app.push_screen_wait(AskScreen(question, offer.default or ""))
+            if answer is None:
+                return None
+            raw[spec.name] = answer
+        return raw
+
+    async def run_action(
+        self, action: Action, selected: str, given: dict[str, str] | None = None
+    ) -> Outcome | None:
+        """The one path: find the target, ask the inputs, plan with them (the preview shows
+        exactly those), confirm (y/n, or the target typed when destructive), run that plan
+        and say how it went. None when the operator stopped or it could not be planned.
+        Call from a worker."""
+        from screens.action_modal import ActionConfirmScreen, SecretScreen
+        from services.runbook import InputError
+
+        book = self.runbook()
+        try:
+            target = await book.locate(action, selected)
+            raw = await self._ask_inputs(book, action, target, dict(given or {}))
+            if raw is None:
+                return None
+            params = action.parse(raw)
+            plan = await book.plan(action, target, params)
+        except InputError as exc:
+            self.notify(inert(str(exc)), severity="error", title="Nothing was done")
+            return None
+        except ServiceError as exc:
+            self.notify(inert(str(exc)), severity="error", title=action.title)
+            return None
+        answer = await self.app.push_screen_wait(ActionConfirmScreen(plan, dry_run=book.actor.dry_run))
+        if answer is None:
+            return None
+        self.notify(f"{action.title}: {short_id(plan.target)}…", timeout=2)
+        try:
+            outcome = await book.run(plan, confirmed=answer.get("confirm"))
+        except ServiceError as exc:
+            self.notify(f"not run: the audit log cannot be written ({inert(str(exc))})", severity="error")
+            return None
+        severity = "information" if outcome.status in ("ok", "dry-run") else "error"
+        self.notify(inert(outcome.message) + self.hint_line(outcome), title=f"{action.title}: {outcome.status}",
+                    severity=severity,
+                    timeout=8)  # fmt: skip
+        if outcome.secret:
+            await self.app.push_screen_wait(
+                SecretScreen(
+                    f"{action.title} for {action.target_kind} {plan.target}: shown once", outcome.secret
+                )
+            )
+        for poller in self._pollers:
+            poller.trigger()
+        await self.after_action(action, outcome)
+        return outcome
+
+    async def run_bulk(self, action: Action, keys: list[str]) -> dict[str, Outcome]:
+        """`action` on every marked key: each planned, one confirmation listing them all
+        (with what would refuse), each run and audited on its own, a summary naming every
+        failure and why."""
+        from screens.confirm import ConfirmScreen
+
+        book = self.runbook()
+        plans = []
+        try:
+            for key in keys:
+                params = action.parse({})
+                plans.append(await book.plan(action, await book.locate(action, key), params))
+        except (ServiceError, ValueError) as exc:
+            self.notify(inert(str(exc)), severity="error", title=f"{action.title}: nothing was done")
+            return {}
+        lines = [f"  {p.target}" + (f"  (will refuse: {p.refusal})" if p.refusal else "") for p in plans[:20]]
+        more = [f"  … and {len(plans) - 20} more"] if len(plans) > 20 else []
+        calls = plans[0].preview.calls[0].split("\n")[0] if plans and plans[0].preview.calls else ""
+        question = f"{action.title} for {len(plans)} {action.target_kind}s, each: {calls}\n" + "\n".join(
+            lines + more
+        )
+        if not await self.app.push_screen_wait(ConfirmScreen(inert(question))):
+            return {}
+        outcomes: dict[str, Outcome] = {}
+        for n, plan in enumerate(plans, start=1):
+            self.notify(f"{action.title} {n}/{len(plans)}: {short_id(plan.target)}", timeout=1.5)
+            try:
+                outcomes[plan.target] = await book.run(plan)
+            except ServiceError as exc:
+                self.notify(f"stopped: {inert(str(exc))}", severity="error")
+                break
+        bad = {k: o for k, o in outcomes.items() if o.status not in ("ok", "dry-run")}
+        summary = f"bulk {action.title.lower()} done: {len(outcomes) - len(bad)} of {len(plans)} ok"
+        summary += "".join(f"\n{short_id(k)} {o.status}: {inert(o.message)}" for k, o in bad.items())
+        self.notify(summary, title=action.title, timeout=15, severity="warning" if bad else "information")
+        self.last_bulk = outcomes
+        for poller in self._pollers:
+            poller.trigger()
+        return outcomes
+
     def poll_claims(self) -> None:
         """Keep this screen's ClaimsBar showing what other consoles are doing (their live
         claims, with their age); call from on_mount."""
-        from services.audit import AuditService
-
         self.claims: list[Claim] = []
 
         def shown(claims: list[Claim]) -> None:
             self.claims = [c for c in claims if c.console_id != self.console_id]
             self.render_claims()
 
-        self.poll("claims", AuditService(self.shell.services.postgres).live_claims, shown)
+        async def live() -> list[Claim]:
+            await self.runbook().sweep()  # a dead console's action: recorded as abandoned
+            return await self.shell.services.claims.live()
+
+        self.poll("claims", live, shown)
         self.set_interval(1.0, self.render_claims)
 
     def render_claims(self) -> None:
@@ -219,37 +367,6 @@ class AreaScreen(Screen):
         ctx = self.shell.context
         actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
         return Runbook(self.shell.services, actor)
-
-    async def confirm_and_run(
-        self, action: Action, target: str, params: dict[str, Any] | None = None
-    ) -> Outcome | None:
-        """Preview `action`, ask the operator (y/n, or the target typed when destructive),
-        run it and say how it went. None when the operator declined or it could not be
-        planned. Call from a worker."""
-        from screens.action_modal import ActionConfirmScreen
-
-        book = self.runbook()
-        params = dict(params or {})
-        try:
-            plan = await book.plan(action, target, params)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error", title=action.title)
-            return None
-        answer = await self.app.push_screen_wait(ActionConfirmScreen(plan, dry_run=book.actor.dry_run))
-        if answer is None:
-            return None
-        params.update(answer)
-        self.notify(f"{action.title}: {target}…", timeout=2)
-        try:
-            outcome = await book.execute(action, target, params)
-        except ServiceError as exc:
-            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
-            return None
-        severity = "information" if outcome.status in ("ok", "dry-run") else "error"
-        self.notify(outcome.message, title=f"{action.title}: {outcome.status}", severity=severity, timeout=8)
-        for poller in self._pollers:
-            poller.trigger()
-        return outcome
 
     def action_refresh_now(self) -> None:
         for poller in self._pollers:

@@ -5,9 +5,9 @@ while they are open; silence, declare, move through the plan, command, note, pos
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -17,26 +17,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
 
-from screens.action_modal import ActionConfirmScreen, AskScreen, ChooseScreen
+from screens.action_modal import AskScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
 from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
-from services.alerts import CHARTS, Alert, Series, Silence, matchers_for, merge
+from services.alerts import CHARTS, Alert, Series, Silence, merge
 from services.errors import ServiceError
 from services.incident_actions import (
     ALERT_ACTIONS,
-    DECLARE_INCIDENT,
-    EXPIRE_SILENCE,
     INCIDENT_ACTIONS,
-    INCIDENT_COMMAND,
-    INCIDENT_NOTE,
-    INCIDENT_POSTMORTEM,
-    INCIDENT_STATUS,
-    SILENCE_ALERT,
-    parse_minutes,
 )  # fmt: skip
-from services.incidents import SEVERITIES, STEPS, Incident, TimelineEntry, response_clock, update_clock
+from services.incidents import SEVERITIES, Incident, TimelineEntry, response_clock, update_clock
 from services.polling import Freshness
+from services.runbook import Action, Outcome
 
 ALERT_COLUMNS = ("state", "severity", "alert", "since", "source", "detail")
 SILENCE_COLUMNS = ("silence", "state", "matchers", "by", "ends", "comment")
@@ -283,117 +276,47 @@ class IncidentsScreen(AreaScreen):
         self.query_one(TabbedContent).active = tab
         self.query_one("#alerts-table" if tab == "alerts" else "#incidents-table", LiveTable).focus()
 
-    def action_act(self, name: str) -> None:
-        action = self.find_action(name)
-        self._act(action)
-
     def _selected_incident(self) -> Incident | None:
         return self.incidents.get(self.query_one("#incidents-table", LiveTable).selected_key or "")
 
-    @work(group="action", exit_on_error=False)
-    async def _act(self, action) -> None:
-        push = self.app.push_screen_wait
-        params: dict[str, Any] = {}
-        if action is SILENCE_ALERT:
-            alert = self.alerts.get(self.query_one("#alerts-table", LiveTable).selected_key or "")
+    def _selected_alert(self) -> Alert | None:
+        return self.alerts.get(self.query_one("#alerts-table", LiveTable).selected_key or "")
+
+    def selection(self, action: Action) -> tuple[str, dict[str, str]] | None:
+        if action.target_input:  # declaring: from the selected alert, or from nothing
+            alert = self._selected_alert() if self.query_one(TabbedContent).active == "alerts" else None
+            if alert is None:
+                return "", {}
+            return alert.name, {
+                "severity": SEVERITY_FOR_ALERT.get(alert.severity, "P2"),
+                "title": alert.summary or alert.name,
+                "alert_name": alert.name,
+                "alert_labels": json.dumps(alert.labels, sort_keys=True),
+            }
+        if action.target_kind == "alert":
+            alert = self._selected_alert()
             if alert is None or alert.source == "console":
                 self.notify("select a Prometheus or Alertmanager alert first (the runbooks' own conditions "
                             "are not in Alertmanager)", severity="warning")  # fmt: skip
                 self.action_tab("alerts")
-                return
-            minutes = await self.ask_value(f"Silence {alert.name} for how long? (minutes, or 2h, 1d)", "2h",
-                                           parse_minutes)  # fmt: skip
-            if minutes is None:
-                return
-            params["minutes"] = minutes
-            comment = await push(AskScreen("Why? (the silence's comment)", ""))
-            if not comment:
-                self.notify("a silence needs a comment: nothing was done", severity="warning")
-                return
-            params.update(comment=comment, matchers=matchers_for(alert))
-            await self.confirm_and_run(action, alert.name, params)
-            self._refresh_all()
-            return
-        if action is EXPIRE_SILENCE:
+                return None
+            return alert.name, {"labels": json.dumps(alert.labels, sort_keys=True)}
+        if action.target_kind == "silence":
             key = self.query_one("#silences-table", LiveTable).selected_key
             if key is None:
                 self.notify("select a silence first", severity="warning")
-                return
-            await self.confirm_and_run(action, key)
-            self._refresh_all()
-            return
-        if action is DECLARE_INCIDENT:
-            await self._declare(push)
-            return
+                return None
+            return key, {}
         incident = self._selected_incident()
         if incident is None:
             self.notify("select an incident first (i), or D declares one", severity="warning")
             self.action_tab("incidents")
-            return
-        target = str(incident.id)
-        if action is INCIDENT_STATUS:
-            following = STEPS[min(STEPS.index(incident.status) + 1, len(STEPS) - 1)]
-            choices = [s for s in STEPS if s != incident.status]
-            status = await push(ChooseScreen(f"{incident.ref} is in {incident.status}: move it to", choices,
-                                             preset=following))  # fmt: skip
-            if status is None:
-                return
-            params["status"] = status
-        elif action is INCIDENT_NOTE:
-            text = await push(AskScreen(f"Note on {incident.ref} (a status update)", ""))
-            if not text:
-                return
-            params["text"] = text
-            await self._run_quiet(action, target, params)  # the typed note is the confirmation
-            return
-        elif action is INCIDENT_POSTMORTEM:
-            fields = {"impact": "impact: who was affected, how long", "root_cause": "root cause",
-                      "action_items": "action items (separate with ;)"}  # fmt: skip
-            plan = await self.runbook().plan(action, target)
-            answer = await push(ActionConfirmScreen(plan, fields=fields))
-            if answer is None:
-                return
-            answer["action_items"] = "\n".join(p.strip() for p in answer.get("action_items", "").split(";"))
-            await self._run_quiet(action, target, {k: v for k, v in answer.items() if v})
-            return
-        elif action is INCIDENT_COMMAND:
-            params["commander"] = self.shell.context.operator
-        await self.confirm_and_run(action, target, params)
-        self._refresh_all()
+            return None
+        return str(incident.id), {}
 
-    async def _declare(self, push) -> None:
-        on_alerts = self.query_one(TabbedContent).active == "alerts"
-        alert = (
-            self.alerts.get(self.query_one("#alerts-table", LiveTable).selected_key or "")
-            if on_alerts
-            else None
-        )
-        default = SEVERITY_FOR_ALERT.get(alert.severity, "P2") if alert else "P2"
-        choices = [f"{s} {SEVERITIES[s][0]}: {SEVERITIES[s][1]}" for s in SEVERITIES]
-        severity = await push(
-            ChooseScreen("Severity", choices, preset=next(c for c in choices if c.startswith(default)))
-        )
-        if severity is None:
-            return
-        title = await push(AskScreen("Title", (alert.summary or alert.name) if alert else ""))
-        if not title:
-            return
-        params: dict[str, Any] = {"severity": severity[:2], "commander": self.shell.context.operator}
-        if alert:
-            params.update(alert_name=alert.name, alert_labels=alert.labels)
-        outcome = await self.confirm_and_run(DECLARE_INCIDENT, title, params)
-        if outcome and outcome.ok:
+    async def after_action(self, action: Action, outcome: Outcome) -> None:
+        if outcome.ok and action.target_input:
             self.action_tab("incidents")
-        self._refresh_all()
-
-    async def _run_quiet(self, action, target: str, params: dict[str, Any]) -> None:
-        try:
-            outcome = await self.runbook().execute(action, target, params)
-        except ServiceError as exc:
-            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
-            return
-        severity = "information" if outcome.ok else "error"
-        self.notify(outcome.message, title=f"{action.title}: {outcome.status}", severity=severity)
         self._refresh_all()
 
     def _refresh_all(self) -> None:
@@ -402,6 +325,9 @@ class IncidentsScreen(AreaScreen):
 
     @work(group="export", exit_on_error=False)
     async def action_export(self) -> None:
+        if self.shell.context.read_only:
+            self.notify("the console is read-only: it writes no files", severity="warning")
+            return
         incident = self._selected_incident()
         if incident is None:
             self.notify("select an incident first (i)", severity="warning")

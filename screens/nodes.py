@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 
-from screens.action_modal import AskScreen, ChooseScreen
+from screens.action_modal import ChooseScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
 from screens.shown import fill, plain
@@ -24,17 +24,12 @@ from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
 from services import kube_model as km
 from services.errors import NotConfigured, ServiceError
 from services.health import BotEndpoint
-from services.kube_actions import (
-    KUBE_ACTIONS,
-    RESTART_DEPLOYMENT,
-    SCALE_DEPLOYMENT,
-    SCALE_FLEET,
-    parse_replicas,
-)
+from services.kube_actions import KUBE_ACTIONS
 from services.kube_watch import KubeWatch
-from services.node_actions import DISABLE_NODE, ENABLE_NODE, NODE_ACTIONS
+from services.node_actions import NODE_ACTIONS
 from services.nodes import Capacity, NodeCapacity
 from services.polling import Freshness
+from services.runbook import Action, Outcome
 from services.text import inert
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "disabled": "dim"}
@@ -469,7 +464,9 @@ class NodesScreen(AreaScreen):
 
     @work(exclusive=True, group="where", exit_on_error=False)
     async def action_switch_namespace(self) -> None:
-        answer = await self.app.push_screen_wait(AskScreen("Namespace to watch", self.namespace))
+        from services.kube_actions import parse_name
+
+        answer = await self.ask_value("Namespace to watch", self.namespace, parse_name)
         if not answer or answer == self.namespace:
             return
         self.namespace = answer
@@ -480,8 +477,7 @@ class NodesScreen(AreaScreen):
     def _selected(self, selector: str) -> str | None:
         return self.query_one(selector, LiveTable).selected_key
 
-    def action_act(self, name: str) -> None:
-        action = self.find_action(name)
+    def selection(self, action: Action) -> tuple[str, dict[str, str]] | None:
         selector, tab = {
             "node": ("#capacity-table", "capacity"),
             "deployment": ("#deployments-table", "cluster"),
@@ -491,32 +487,17 @@ class NodesScreen(AreaScreen):
         if key is None:
             self.action_tab(tab)
             self.notify(f"select a {action.target_kind} first", severity="warning")
-            return
-        self._act(action, key)
-
-    @work(group="action", exit_on_error=False)
-    async def _act(self, action, key: str) -> None:
-        if action in (ENABLE_NODE, DISABLE_NODE):
-            await self.confirm_and_run(action, key)
-            return
+            return None
+        if action.target_kind == "node":
+            return key, {}
         namespace, _, name = key.rpartition("/")
-        params: dict[str, Any] = {"namespace": namespace or self.namespace, "context": self.context}
-        if action in (SCALE_DEPLOYMENT, SCALE_FLEET):
-            rows = self.watch.rows if self.watch else {}
-            current = rows.get("deployments" if action is SCALE_DEPLOYMENT else "fleets", {}).get(key)
-            now = (
-                getattr(current, "desired", None)
-                if action is SCALE_DEPLOYMENT
-                else getattr(current, "replicas", None)
-            )
-            replicas = await self.ask_value(
-                f"{action.title} {name}: how many replicas?", "" if now is None else str(now), parse_replicas
-            )
-            if replicas is None:
-                return
-            params["replicas"] = replicas
-        await self.confirm_and_run(action, name, params)
-        if action is RESTART_DEPLOYMENT or action is SCALE_DEPLOYMENT:
+        given = {"namespace": namespace or self.namespace}
+        if self.context:
+            given["context"] = self.context
+        return name, given
+
+    async def after_action(self, action: Action, outcome: Outcome) -> None:
+        if action.target_kind == "deployment":
             self._pending["deployments"] = None
 
     def action_logs(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,16 +16,16 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from screens.action_modal import ActionConfirmScreen, InfoScreen, SecretScreen
+from screens.action_modal import InfoScreen
 from screens.base import AreaScreen, DataShown
 from screens.overview import STATUS_STYLE
 from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, Tile
-from services.audit import AuditFilter, AuditRow, AuditService
+from services.audit import AuditFilter, AuditRow
 from services.errors import ServiceError
-from services.order_actions import CANCEL, HINT_TEXT, ORDER_ACTIONS, RETRY, SYNC_PANEL, parse_refund
+from services.order_actions import HINT_TEXT, ORDER_ACTIONS
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
-from services.runbook import Action, Outcome, Runbook, short_id
+from services.runbook import Action, Outcome
 from services.text import inert
 
 VIEW_TITLES = {"stuck": "Stuck > 10 min", "errors": "Errors", "recent": "All orders", "search": "Search"}
@@ -118,7 +119,6 @@ class OrdersScreen(AreaScreen):
     OrdersScreen #view-line { height: 1; color: $text-muted; }
     """
     ACTIONS = ORDER_ACTIONS
-    SELECTION = "order"  # the panel sync acts on the selected order's customer
     BINDINGS = [
         Binding("s", "view('stuck')", "Stuck"),
         Binding("e", "view('errors')", "Errors"),
@@ -172,7 +172,7 @@ class OrdersScreen(AreaScreen):
         for name in COLUMNS:
             table.add_column(name, key=name or "mark")
         services = self.shell.services
-        self._audit = AuditService(services.postgres)
+        self._audit = services.audit
         self._list = self.poll("list", self._fetch_page, lambda p: self.post_message(self.PageLoaded(p)))
         self.poll("figures", services.orders.figures, lambda f: self.post_message(self.FiguresLoaded(f)))
         self.poll_claims()
@@ -299,67 +299,29 @@ class OrdersScreen(AreaScreen):
 
     # -- actions ------------------------------------------------------------------------
 
-    def action_act(self, name: str) -> None:
-        action = self.find_action(name)
-        if self.selected is None and not self.marked:
+    def selection(self, action: Action) -> tuple[str, dict[str, str]] | None:
+        if self.selected is None:
             self.notify("select an order first", severity="warning")
-            return
-        if action is RETRY and self.marked:
-            self._bulk_retry(sorted(self.marked))
-            return
-        self._start(action, self.selected)
+            return None
+        return self.selected, {}
 
-    @work(group="action", exit_on_error=False)
-    async def _start(self, action: Action, order_id: str) -> None:
-        book = self.runbook()
-        try:
-            target = order_id
-            if action is SYNC_PANEL:
-                detail = await self.shell.services.orders.detail(order_id)
-                target = detail.user_id if detail else order_id
-            fields = {}
-            if action is CANCEL:
-                fields = {"refund": "refund: empty = none, 'all', or an amount like 12.50",
-                          "delete_server": "delete the panel server too? type yes"}  # fmt: skip
-            plan = await book.plan(action, target)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error", title=action.title)
-            return
-        answer = await self.app.push_screen_wait(
-            ActionConfirmScreen(plan, dry_run=book.actor.dry_run, fields=fields)
-        )
-        if answer is None:
-            return
-        params: dict = {}
-        if action is CANCEL:
-            try:
-                params["refund_cents"] = parse_refund(answer.get("refund"))
-            except ValueError as exc:
-                self.notify(str(exc), severity="error", title="Nothing was done")
-                return
-            params["delete_server"] = answer.get("delete_server", "").strip().lower() in ("y", "yes")
-            params["confirm"] = answer.get("confirm", "")
-        await self._execute(book, action, target, params)
+    def marked_keys(self) -> list[str]:
+        return sorted(self.marked)
 
-    async def _execute(self, book: Runbook, action: Action, target: str, params: dict) -> Outcome:
-        self.notify(f"{action.title}: {short_id(target)}…", timeout=2)
-        try:
-            outcome = await book.execute(action, target, params, progress=lambda m: None)
-        except ServiceError as exc:
-            self.notify(f"not run: the audit log cannot be written ({exc})", severity="error")
-            raise
-        severity = {"ok": "information", "dry-run": "information"}.get(outcome.status, "error")
-        hint = f"\n→ {HINT_TEXT[outcome.hint]}" if outcome.hint in HINT_TEXT else ""
-        self.notify(f"{outcome.message}{hint}", title=f"{action.title}: {outcome.status}",
-                    severity=severity, timeout=8)  # fmt: skip
-        if outcome.secret:
-            await self.app.push_screen_wait(
-                SecretScreen(f"Panel password for user {target} — give it to the customer", outcome.secret)
-            )
+    async def run_bulk(self, action: Action, keys: list[str]) -> dict[str, Outcome]:
+        outcomes = await super().run_bulk(action, keys)
+        if outcomes:
+            self.marked.clear()
+            self._reload()
+        return outcomes
+
+    def hint_line(self, outcome: Outcome) -> str:
+        return f"\n→ {HINT_TEXT[outcome.hint]}" if outcome.hint in HINT_TEXT else ""
+
+    async def after_action(self, action: Action, outcome: Outcome) -> None:
         self._reload()
         if outcome.status == "failed" and outcome.hint:
-            await self._follow_hint(outcome.hint, target)
-        return outcome
+            await self._follow_hint(outcome.hint, outcome.target)
 
     async def _follow_hint(self, hint: str, order_id: str) -> None:
         """Where each of the runbooks' three provisioning errors leads."""
@@ -376,37 +338,14 @@ class OrdersScreen(AreaScreen):
                     body = (f"plan {d.plan_id} ({d.plan_name}): game {d.game}, {d.ram_gb} GB RAM, "
                             f"panel egg {d.egg_id}\nThe panel answered 422: check that egg {d.egg_id} exists "
                             "for this game and its variables are complete.")  # fmt: skip
-                    await self.app.push_screen_wait(InfoScreen("Failed to create server: 422", body))
+                    await self.app.push_screen_wait(InfoScreen("Failed to create server: 422", escape(body)))
             elif hint == "panel_sync":
                 d = await orders.detail(order_id)
                 if d is not None and not d.has_panel_account:
-                    self._start(SYNC_PANEL, order_id)  # offered: its own preview and confirmation
+                    # offered: its own preview and confirmation
+                    await self.run_action(self.find_action("sync_panel_account"), order_id)
         except ServiceError as exc:
-            self.notify(str(exc), severity="error")
-
-    @work(group="action", exit_on_error=False)
-    async def _bulk_retry(self, order_ids: list[str]) -> None:
-        from screens.confirm import ConfirmScreen
-
-        listing = "\n".join(f"  {o}" for o in order_ids[:20]) + ("\n  …" if len(order_ids) > 20 else "")
-        question = f"Retry provisioning for {len(order_ids)} orders?\n{listing}"
-        if not await self.app.push_screen_wait(ConfirmScreen(question)):
-            return
-        book = self.runbook()
-        results: dict[str, int] = {}
-        for n, order_id in enumerate(order_ids, start=1):
-            self.notify(f"bulk retry {n}/{len(order_ids)}: {short_id(order_id)}", timeout=1.5)
-            try:
-                outcome = await book.execute(RETRY, order_id)
-            except ServiceError as exc:
-                self.notify(f"stopped: {exc}", severity="error")
-                break
-            results[outcome.status] = results.get(outcome.status, 0) + 1
-        self.marked.clear()
-        summary = ", ".join(f"{v} {k}" for k, v in sorted(results.items()))
-        self.notify(f"bulk retry done: {summary}", title="Bulk retry", timeout=10,
-                    severity="information" if set(results) <= {"ok", "dry-run"} else "warning")  # fmt: skip
-        self._reload()
+            self.notify(escape(str(exc)), severity="error")
 
     @work(exclusive=True, group="stripe", exit_on_error=False)
     async def action_stripe(self) -> None:

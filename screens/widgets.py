@@ -17,7 +17,7 @@ from services.polling import Freshness, format_age
 
 if TYPE_CHECKING:
     from screens.base import ShellApp
-    from services.audit import Claim
+    from services.claims import Claim
     from services.health import BackendStatus
 
 BADGE_STYLE = {
@@ -156,7 +156,7 @@ def claim_lines(claims: list[Claim], now: datetime | None = None) -> list[str]:
     for c in claims:
         action = ALL_ACTIONS.get(c.action)
         doing = action.doing if action else c.action
-        kind = action.target_kind if action else ""
+        kind = c.target_kind
         age = ((now or datetime.now(UTC)) - c.started_at).total_seconds()
         lines.append(f"⚑ {c.operator} is {doing} {kind} {short_id(c.target)}, {age:.0f} s")
     return lines

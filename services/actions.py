@@ -1,5 +1,6 @@
-"""Every runbook action the console declares, by name: what describes another console's
-claim ("bob is scaling deployment agis-bot") whichever area declared the action."""
+"""Every runbook action the console declares, by name and by area: what `opsconsole actions`
+lists and `opsconsole act` runs, and what describes another console's claim ("bob is
+scaling deployment agis-bot") whichever area declared the action."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from services.node_actions import NODE_ACTIONS
 from services.order_actions import ORDER_ACTIONS
 from services.runbook import Action
 
-ALL_ACTIONS: dict[str, Action] = {
-    a.name: a for a in (*ORDER_ACTIONS, *NODE_ACTIONS, *KUBE_ACTIONS, *ALERT_ACTIONS, *INCIDENT_ACTIONS)
+BY_AREA: dict[str, tuple[Action, ...]] = {
+    "orders": ORDER_ACTIONS,
+    "nodes": (*NODE_ACTIONS, *KUBE_ACTIONS),
+    "incidents": (*ALERT_ACTIONS, *INCIDENT_ACTIONS),
 }
+ALL_ACTIONS: dict[str, Action] = {a.name: a for actions in BY_AREA.values() for a in actions}
+AREA_OF: dict[str, str] = {a.name: area for area, actions in BY_AREA.items() for a in actions}

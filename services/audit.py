@@ -1,6 +1,5 @@
 """AuditService: the append-only, hash-chained ops.audit_log (write intent and outcome,
-browse with filters, verify the chain) and the ops.claims that stop two operators
-running the same action on the same target at once."""
+browse with filters, verify the chain). Claims on targets live in services.claims."""
 
 from __future__ import annotations
 
@@ -17,9 +16,6 @@ from services.errors import ServiceError
 from services.postgres import PostgresService
 
 log = logging.getLogger(__name__)
-
-
-CLAIM_SECONDS = 300  # a console that dies mid-action frees its claim after this long
 
 
 @dataclass(frozen=True)
@@ -48,16 +44,6 @@ class AuditFilter:
     def describe(self) -> str:
         parts = [f"{k}={v}" for k, v in vars(self).items() if v]
         return ", ".join(parts) or "everything"
-
-
-@dataclass(frozen=True)
-class Claim:
-    action: str
-    target: str
-    operator: str
-    console_id: str
-    started_at: datetime
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -190,35 +176,6 @@ class AuditService:
                 if i < len(remembered):
                     return report(count, remembered[i].row_id, remembered[i].gone())
                 return report(count, last=Head(after, previous) if count else None)
-
-    # -- claims -------------------------------------------------------------------
-
-    async def claim(
-        self, action: str, target: str, operator: str, console_id: str, seconds: int = CLAIM_SECONDS
-    ) -> Claim | None:
-        """Take the claim on (action, target); None when another console holds it."""
-        row = await self.postgres.run(
-            "claim_take", read=False, action=action, target=target,
-            operator=operator, console_id=console_id, seconds=seconds,
-        )  # fmt: skip
-        if row is None:
-            return None
-        return Claim(**dict(row), seconds=0.0)
-
-    async def holder(self, action: str, target: str) -> Claim | None:
-        row = await self.postgres.run("claim_holder", read=False, action=action, target=target)
-        if row is None:
-            return None
-        return Claim(action=action, target=target, **{**dict(row), "seconds": float(row["seconds"])})
-
-    async def release(self, action: str, target: str, console_id: str) -> None:
-        await self.postgres.run(
-            "claim_release", read=False, action=action, target=target, console_id=console_id
-        )
-
-    async def live_claims(self) -> list[Claim]:
-        rows = await self.postgres.run("live_claims", read=False)
-        return [Claim(**{**dict(r), "seconds": float(r["seconds"])}) for r in rows]
 
 
 @dataclass(frozen=True)

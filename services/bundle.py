@@ -8,6 +8,8 @@ import contextlib
 from dataclasses import dataclass
 
 from services.alerts import AlertsService
+from services.audit import AuditService
+from services.claims import ClaimsService
 from services.health import BotHealthService, Probe
 from services.incidents import IncidentsService
 from services.kube import KubeService
@@ -37,6 +39,8 @@ class Services:
     nodes: NodesService
     alerts: AlertsService
     incidents: IncidentsService
+    audit: AuditService
+    claims: ClaimsService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

@@ -40,8 +40,8 @@ class DeadClaim:
 
 def _claim(row) -> Claim:
     values = dict(row)
-    return Claim(**{k: values[k] for k in ("action", "target_kind", "target", "operator", "console_id",
-                                           "started_at")}, seconds=float(values.get("seconds") or 0.0))  # fmt: skip
+    names = ("action", "target_kind", "target", "operator", "console_id", "started_at")
+    return Claim(**{k: values[k] for k in names}, seconds=float(values.get("seconds") or 0.0))
 
 
 class ClaimsService:
@@ -50,7 +50,13 @@ class ClaimsService:
         self.seconds = seconds
 
     async def take(
-        self, target_kind: str, target: str, action: str, operator: str, console_id: str, intent_id: int | None
+        self,
+        target_kind: str,
+        target: str,
+        action: str,
+        operator: str,
+        console_id: str,
+        intent_id: int | None,
     ) -> tuple[Claim | None, DeadClaim | None]:
         """Claim the target; (None, None) when another console's live claim holds it. The
         second item is the dead claim this one took over, if any (its intent is abandoned)."""

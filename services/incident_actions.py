@@ -10,7 +10,18 @@ from typing import Any
 
 from services.incidents import SEVERITIES, STEPS
 from services.postgres import named_queries, query_text
-from services.runbook import Action, ActionEnv, ActionFailed, Confirmation, Preview, Progress, Result
+from services.runbook import (
+    Action,
+    ActionEnv,
+    ActionFailed,
+    Confirmation,
+    Input,
+    Preview,
+    Progress,
+    Result,
+    Suggestion,
+    labels,
+)
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 
@@ -27,6 +38,50 @@ def parse_minutes(text: str | int) -> int:
     if not 1 <= minutes <= MAX_SILENCE_MINUTES:
         raise ValueError(f"duration must be between 1 minute and 7 days, not {minutes} minutes")
     return minutes
+
+
+def parse_title(value: str) -> str:
+    value = " ".join(value.split())
+    if not value or len(value) > 200:
+        raise ValueError("the incident needs a title of at most 200 characters")
+    return value
+
+
+def parse_operator(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 64 or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{value!r} is not an operator name")
+    return value
+
+
+def parse_optional_text(value: str) -> str:
+    if len(value) > 10000:
+        raise ValueError(f"at most 10,000 characters, not {len(value):,}")
+    return value.strip()
+
+
+def parse_items(value: str) -> str:
+    """Action items, one per line; typed on one line they are separated with ';'."""
+    return "\n".join(p.strip() for p in parse_optional_text(value).replace("\n", ";").split(";") if p.strip())
+
+
+async def _me(env: ActionEnv, target: str, given: Mapping[str, str]) -> Suggestion:
+    return Suggestion(env.actor.operator)
+
+
+async def _next_step(env: ActionEnv, target: str, given: Mapping[str, str]) -> Suggestion:
+    incident = await env.services.incidents.get(int(target)) if target.isdigit() else None
+    if incident is None:
+        return Suggestion()
+    following = STEPS[min(STEPS.index(incident.status) + 1, len(STEPS) - 1)]
+    return Suggestion(following, tuple(s for s in STEPS if s != incident.status))
+
+
+def silence_matchers(target: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Equality matchers on the alert's labels (its name at least): this alert and no other."""
+    found = {k: v for k, v in (params.get("labels") or {}).items() if k != "alertstate"}
+    found.setdefault("alertname", target)
+    return [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(found.items())]
 
 
 async def _locked(conn, target: str):
@@ -85,6 +140,14 @@ DECLARE_INCIDENT = Action(
     confirmation=Confirmation.YES_NO, help="open an incident (P0-P3), from the selected alert or none",
     target_kind="incident", preview=_declare_preview, check=_declare_check, run=_declare_run,
     in_transaction=True, audit_params=("severity", "alert_name", "commander"), verb="declaring",
+    target_input="title", inputs=(
+        Input("severity", "severity: P0 critical (bot down, payments broken), P1 high (major feature "
+              "broken), P2 medium (minor), P3 low (cosmetic)", default="P2", choices=tuple(SEVERITIES)),
+        Input("title", "title of the incident", parse_title),
+        Input("commander", "who commands it (default: you)", parse_operator, suggest=_me, asked=False),
+        Input("alert_name", "the alert it was declared from", optional=True, asked=False),
+        Input("alert_labels", "that alert's labels", labels, optional=True, asked=False),
+    ),
 )  # fmt: skip
 
 
@@ -123,6 +186,7 @@ INCIDENT_STATUS = Action(
     help="move the incident to the next step of the plan (detection → … → post-mortem)",
     target_kind="incident", preview=_status_preview, check=_status_check, run=_status_run,
     in_transaction=True, audit_params=("status",), verb="updating",
+    inputs=(Input("status", "move it to", choices=STEPS, suggest=_next_step),),
 )  # fmt: skip
 
 
@@ -154,7 +218,8 @@ INCIDENT_COMMAND = Action(
     name="incident_command", title="Take command", key="c", role="oncall", confirmation=Confirmation.YES_NO,
     help="become the incident's commander", target_kind="incident", preview=_command_preview,
     check=_command_check, run=_command_run, in_transaction=True, audit_params=("commander",),
-    verb="commanding",
+    verb="commanding", inputs=(Input("commander", "who takes command (default: you)", parse_operator,
+                                     suggest=_me, asked=False),),
 )  # fmt: skip
 
 
@@ -184,11 +249,18 @@ INCIDENT_NOTE = Action(
     name="incident_note", title="Add note", key="n", role="support", confirmation=Confirmation.YES_NO,
     help="add a note (a status update) to the incident's timeline", target_kind="incident",
     preview=_note_preview, check=_note_check, run=_note_run, in_transaction=True, verb="writing a note on",
+    inputs=(Input("text", "the note (a status update)"),),
 )  # fmt: skip
 
 
 async def _pm_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
-    call = query_text("set_incident_text", id=target, impact="…", root_cause="…", action_items="…")
+    fields = {k: params.get(k) for k in ("impact", "root_cause", "action_items")}
+    kept = ", ".join(k.replace("_", " ") for k, v in fields.items() if v is None)
+    call = query_text(
+        "set_incident_text", id=target, **{k: "(kept)" if v is None else v for k, v in fields.items()}
+    )
+    if kept:
+        call += f"\n-- {kept}: left as they are"
     return Preview(
         f"Write the post-mortem fields of INC-{target} (impact, root cause, action items).", (call,)
     )
@@ -216,7 +288,12 @@ INCIDENT_POSTMORTEM = Action(
     name="incident_postmortem", title="Post-mortem fields", key="w", role="oncall",
     confirmation=Confirmation.YES_NO, help="write the impact, root cause and action items",
     target_kind="incident", preview=_pm_preview, check=_pm_check, run=_pm_run, in_transaction=True,
-    verb="writing the post-mortem of",
+    verb="writing the post-mortem of", inputs=(
+        Input("impact", "impact: who was affected, how long (empty: keep)", parse_optional_text,
+              optional=True),
+        Input("root_cause", "root cause (empty: keep)", parse_optional_text, optional=True),
+        Input("action_items", "action items, separated with ; (empty: keep)", parse_items, optional=True),
+    ),
 )  # fmt: skip
 
 
@@ -228,14 +305,12 @@ async def _silence_preview(env: ActionEnv, target: str, params: Mapping[str, Any
     minutes = int(params.get("minutes") or 0)
     return Preview(
         f"Silence alert {target} in Alertmanager for {minutes} minutes, created by {env.actor.operator}.",
-        (alerts.silence_call_text(params.get("matchers") or [], minutes, params.get("comment", ""),
+        (alerts.silence_call_text(silence_matchers(target, params), minutes, params.get("comment", ""),
                                   env.actor.operator),),
     )  # fmt: skip
 
 
 async def _silence_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    if not params.get("matchers"):
-        return "nothing to match: a silence needs at least the alert's name"
     if not str(params.get("comment", "")).strip():
         return "a silence needs a comment saying why"
     minutes = int(params.get("minutes") or 0)
@@ -247,7 +322,10 @@ async def _silence_check(env: ActionEnv, conn, target: str, params: Mapping[str,
 async def _silence_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
     progress("creating the silence")
     silence_id = await env.services.alerts.create_silence(
-        params["matchers"], int(params["minutes"]), str(params["comment"]).strip(), env.actor.operator
+        silence_matchers(target, params),
+        int(params["minutes"]),
+        str(params["comment"]).strip(),
+        env.actor.operator,
     )
     return Result(f"alert {target} silenced for {params['minutes']} min (silence {silence_id[:8]})",
                   {"silence_id": silence_id})  # fmt: skip
@@ -266,7 +344,13 @@ SILENCE_ALERT = Action(
     name="silence_alert", title="Silence alert", key="s", role="oncall", confirmation=Confirmation.YES_NO,
     help="silence the selected alert in Alertmanager (duration, comment; created by you)",
     target_kind="alert", preview=_silence_preview, check=_silence_check, run=_silence_run,
-    verify=_silence_verify, audit_params=("minutes", "comment", "matchers"), verb="silencing",
+    verify=_silence_verify, audit_params=("minutes", "comment", "labels"), verb="silencing",
+    inputs=(
+        Input("minutes", "for how long? (minutes, or 2h, 1d)", parse_minutes, default="2h"),
+        Input("comment", "why? (the silence's comment)"),
+        Input("labels", "the alert's labels the silence matches (default: its name)", labels, optional=True,
+              asked=False),
+    ),
 )  # fmt: skip
 
 

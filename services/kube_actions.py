@@ -9,7 +9,17 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from services.runbook import Action, ActionEnv, ActionFailed, Confirmation, Preview, Progress, Result
+from services.runbook import (
+    Action,
+    ActionEnv,
+    ActionFailed,
+    Confirmation,
+    Input,
+    Preview,
+    Progress,
+    Result,
+    Suggestion,
+)
 
 MAX_REPLICAS = 200  # a typo guard: nobody means 3000 bot replicas
 VERIFY_TIMEOUT = 30.0
@@ -24,6 +34,59 @@ def parse_replicas(text: str | int) -> int:
     if not 0 <= value <= MAX_REPLICAS:
         raise ValueError(f"replicas must be between 0 and {MAX_REPLICAS}, not {value}")
     return value
+
+
+def parse_name(text: str) -> str:
+    """A namespace or context name: an RFC 1123 label (lower-case letters, digits, '-')."""
+    value = text.strip()
+    if not value or len(value) > 63 or not all(c.isdigit() or ("a" <= c <= "z") or c == "-" for c in value) \
+            or value[0] == "-" or value[-1] == "-":  # fmt: skip
+        raise ValueError(f"{text!r} is not a valid name (lower-case letters, digits and '-', at most 63)")
+    return value
+
+
+def parse_context(text: str) -> str:
+    value = text.strip()
+    if not value or len(value) > 253 or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{text!r} is not a kubeconfig context name")
+    return value
+
+
+async def _namespace_of_context(env: ActionEnv, target: str, given: Mapping[str, str]) -> Suggestion:
+    return Suggestion(env.services.kube.where(given.get("context") or None)[1])
+
+
+def _current(kind: str):
+    async def suggest(env: ActionEnv, target: str, given: Mapping[str, str]) -> Suggestion:
+        ns = given.get("namespace") or env.services.kube.where(given.get("context") or None)[1]
+        kube = env.services.kube
+        try:
+            if kind == "deployment":
+                found = await kube.read_deployment(ns, target, given.get("context") or None)
+                return Suggestion(None if found is None else str(found.desired))
+            found = await kube.read_fleet(ns, target, given.get("context") or None)
+            return Suggestion(None if found is None else str(found.replicas))
+        except Exception:  # a suggestion is a convenience: no answer means no default
+            return Suggestion()
+
+    return suggest
+
+
+def _where_inputs() -> tuple[Input, ...]:
+    return (
+        Input("context", "kubeconfig context (default: the current one)", parse_context, optional=True,
+              asked=False),
+        Input("namespace", "namespace (default: the context's)", parse_name, asked=False,
+              suggest=_namespace_of_context),
+    )  # fmt: skip
+
+
+def _claim_on(kind: str):
+    def claim(target: str, params: Mapping[str, Any]) -> tuple[str, str]:
+        ns, context = _where(params)
+        return kind, f"{context}:{ns}/{target}" if context else f"{ns}/{target}"
+
+    return claim
 
 
 def _where(params: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -140,6 +203,11 @@ SCALE_DEPLOYMENT = Action(
     check=_scale_check,
     run=_scale_run,
     verify=_scale_verify,
+    inputs=(
+        *_where_inputs(),
+        Input("replicas", "how many replicas?", parse_replicas, suggest=_current("deployment")),
+    ),
+    claim_on=_claim_on("deployment"),
     audit_params=("namespace", "context", "replicas"),
     verb="scaling",
 )
@@ -198,6 +266,8 @@ RESTART_DEPLOYMENT = Action(
     check=_restart_check,
     run=_restart_run,
     verify=_restart_verify,
+    inputs=_where_inputs(),
+    claim_on=_claim_on("deployment"),
     audit_params=("namespace", "context"),
     verb="restarting",
 )
@@ -239,6 +309,11 @@ SCALE_FLEET = Action(
     preview=_fleet_preview,
     check=_fleet_check,
     run=_fleet_run,
+    inputs=(
+        *_where_inputs(),
+        Input("replicas", "how many replicas?", parse_replicas, suggest=_current("fleet")),
+    ),
+    claim_on=_claim_on("fleet"),
     audit_params=("namespace", "context", "replicas"),
     verb="scaling",
 )

@@ -12,7 +12,17 @@ from typing import Any
 from services.payments import idempotency_key
 from services.postgres import named_queries, query_text
 from services.provisioner import PANEL_USER, PROVISION
-from services.runbook import Action, ActionEnv, ActionFailed, Confirmation, Preview, Progress, Result
+from services.runbook import (
+    Action,
+    ActionEnv,
+    ActionFailed,
+    Confirmation,
+    Input,
+    Preview,
+    Progress,
+    Result,
+    yes_no,
+)
 
 # Where each of the seed's three provisioning errors leads (the screen opens it).
 ERROR_HINTS = {
@@ -163,6 +173,12 @@ async def _sync_verify(env: ActionEnv, target: str, params, result: Result, prog
     )
 
 
+async def _customer_of(env: ActionEnv, selected: str) -> str:
+    """The customer of the selected order (or the user id itself, when one is given)."""
+    detail = await env.services.orders.detail(selected)
+    return detail.user_id if detail else selected
+
+
 SYNC_PANEL = Action(
     name="sync_panel_account",
     title="Sync panel account",
@@ -171,6 +187,8 @@ SYNC_PANEL = Action(
     confirmation=Confirmation.YES_NO,
     help="POST create-pterodactyl-user for a customer with no panel account; shows the password once",
     target_kind="user",
+    selects="order",
+    locate=_customer_of,
     preview=_sync_preview,
     check=_sync_check,
     run=_sync_run,
@@ -202,7 +220,7 @@ def parse_refund(text: str | None) -> int | None:
 
 
 def _refund_cents(params: Mapping[str, Any], paid: int) -> int | None:
-    refund = params.get("refund_cents")
+    refund = params.get("refund")
     if refund is None:
         return None
     return paid if refund == -1 else int(refund)
@@ -222,12 +240,16 @@ async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
         key = idempotency_key("refund", target, refund)
         calls.append(f"POST /v1/refunds payment_intent={pi} amount={refund}\nIdempotency-Key: {key}")
     calls.append(query_text("set_order_canceled", id=target))
-    if params.get("delete_server") and detail and detail.pterodactyl_server_id:
-        calls.append(env.services.panel.delete_call_text(detail.pterodactyl_server_id))
-        warnings.append(f"server {detail.pterodactyl_server_id} and its files are deleted from the panel")
+    server = detail.pterodactyl_server_id if detail else None
+    if params.get("delete_server"):
+        calls.append(env.services.panel.delete_call_text(server or "<none>"))
+        calls.append(query_text("clear_order_server", id=target))
+        warnings.append(f"server {server} and its files are deleted from the panel")
     money = f"refund ${refund / 100:.2f} of ${paid / 100:.2f}" if refund else "no refund"
+    stripe = "cancel its Stripe subscription, " if sub else ""
+    deleting = f", delete panel server {server}" if params.get("delete_server") else ", keep its panel server"
     return Preview(
-        summary=f"Cancel order {target}: cancel its Stripe subscription, {money}, set it canceled.",
+        summary=f"Cancel order {target}: {stripe}{money}, set it canceled{deleting}.",
         calls=tuple(calls),
         warnings=tuple(warnings),
     )
@@ -276,7 +298,9 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
         if params.get("delete_server"):
             progress(f"deleting server {row['pterodactyl_server_id']} in the panel")
             deleted = await env.services.panel.delete_server(row["pterodactyl_server_id"])
-            done["server_deleted"] = row["pterodactyl_server_id"] if deleted else "already gone"
+            await named_queries().clear_order_server(conn, id=target)
+            done["server_deleted"] = row["pterodactyl_server_id"]
+            done["server_was_there"] = deleted
     except ActionFailed:
         raise
     except Exception as exc:
@@ -284,8 +308,12 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
         raise ActionFailed(
             f"{exc} (done before the failure: {json.dumps(done) or 'nothing'})", detail=done
         ) from exc
-    money = f", refunded ${done['refund_cents'] / 100:.2f}" if "refund_cents" in done else ""
-    return Result(f"order canceled{money}", done)
+    money = f", refunded ${done['refund_cents'] / 100:.2f}" if "refund_cents" in done else ", no refund"
+    server = ""
+    if "server_deleted" in done:
+        gone = "" if done["server_was_there"] else " (it was already gone)"
+        server = f", panel server {done['server_deleted']} deleted{gone}"
+    return Result(f"order canceled{money}{server}", done)
 
 
 CANCEL = Action(
@@ -301,7 +329,17 @@ CANCEL = Action(
     check=_cancel_check,
     run=_cancel_run,
     in_transaction=True,
-    audit_params=("refund_cents", "delete_server"),
+    inputs=(
+        Input(
+            "refund",
+            "refund: empty = none, 'all', or an amount like 12.50",
+            parse_refund,
+            default="",
+            optional=True,
+        ),
+        Input("delete_server", "delete the panel server and its files too? yes / no", yes_no, default="no"),
+    ),
+    audit_params=("refund", "delete_server"),
     verb="canceling",
 )
 

@@ -1,21 +1,48 @@
-"""The runbook engine: every action is declared once (role, preview, precondition,
-confirmation, run, verify, audit detail) and run the same way from a screen or the CLI:
-role and read-only checks, a claim no other console can take, an audit intent, the
-precondition re-checked just before the change, the call, verification, the outcome."""
+"""The runbook engine: every action (services.action) runs the same way from a screen or
+the CLI. Plan: the inputs parsed, the preview built from them, the refusal read now; the
+plan is sealed. Execute: only a sealed plan, exactly as shown: role and read-only checks,
+an audit intent, a claim on the target no other console can take, the precondition
+re-checked just before the change, the call, verification, the outcome (retried until the
+database takes it)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
+import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from services.audit import AuditService
-from services.errors import ServiceError
+from services.action import (  # noqa: F401  (re-exported: action modules import from here)
+    ROLES,
+    Action,
+    ActionEnv,
+    ActionFailed,
+    Actor,
+    Confirmation,
+    Input,
+    InputError,
+    Outcome,
+    Plan,
+    Preview,
+    Progress,
+    Result,
+    Suggestion,
+    labels,
+    role_rank,
+    short_id,
+    show_value,
+    text,
+    yes_no,
+)
+from services.claims import HEARTBEAT_SECONDS, DeadClaim
+from services.errors import ServiceError, Unreachable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -24,151 +51,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROLES = ("viewer", "support", "oncall", "admin")
-Progress = Callable[[str], None]
+OUTCOME_RETRY_SECONDS = 60.0  # how long an outcome write is retried while the database is away
 
 
-def role_rank(role: str) -> int:
-    return ROLES.index(role) if role in ROLES else 0
-
-
-class Confirmation(Enum):
-    YES_NO = "y/n"  # reversible
-    TYPED = "typed"  # destructive: the operator types the target id
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, from which console, in which mode."""
-
-    operator: str
-    role: str
-    console_id: str
-    read_only: bool = False
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What the action will do, in words and as the exact calls (secrets masked)."""
-
-    summary: str
-    calls: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Result:
-    """What `run`/`verify` report: a message, audit detail (no secrets), and at most one
-    secret to show the operator once (a new panel password), which is never recorded."""
-
-    message: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    secret: str | None = field(default=None, repr=False)
-
-
-class ActionFailed(Exception):
-    """The action ran and failed; `hint` names where the operator should look next."""
-
-    def __init__(self, message: str, *, hint: str | None = None, detail: Mapping[str, Any] | None = None):
-        super().__init__(message)
-        self.hint = hint
-        self.detail = dict(detail or {})
-
-
-@dataclass(frozen=True)
-class Outcome:
-    action: str
-    target: str
-    status: str  # ok | failed | refused | busy | dry-run
-    message: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    hint: str | None = None
-    secret: str | None = field(default=None, repr=False)
-    duration_ms: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-Check = Callable[["ActionEnv", "asyncpg.Connection", str, Mapping[str, Any]], Awaitable[str | None]]
-Run = Callable[
-    ["ActionEnv", str, Mapping[str, Any], "asyncpg.Connection | None", Progress], Awaitable[Result]
-]
-Verify = Callable[["ActionEnv", str, Mapping[str, Any], Result, Progress], Awaitable[Result]]
-MakePreview = Callable[["ActionEnv", str, Mapping[str, Any]], Awaitable[Preview]]
-
-
-@dataclass(frozen=True)
-class Action:
-    """One runbook action, declared once. The key binding, the palette entry, the help
-    text, role and read-only enforcement, dry-run and the audit trail all come from here.
-
-    `check` re-reads the target inside the transaction (SELECT ... FOR UPDATE) and returns
-    why the action cannot run, or None. With `in_transaction`, `run` gets that same
-    connection and its changes commit with the lock still held; otherwise the transaction
-    ends before `run` (needed when the call itself writes the row, as the provisioning
-    function does) and the claim alone keeps other consoles off the target.
-    """
-
-    name: str
-    title: str
-    key: str
-    role: str
-    confirmation: Confirmation
-    help: str
-    target_kind: str
-    preview: MakePreview
-    check: Check
-    run: Run
-    verify: Verify | None = None
-    in_transaction: bool = False
-    audit_params: tuple[str, ...] = ()  # which params are recorded (never secrets)
-    verb: str = ""  # "retrying" in "alice is retrying order 8f3c..."
-    # Destructive only for some params (scaling to 0): those need the typed confirmation.
-    typed_when: Callable[[Mapping[str, Any]], bool] | None = None
-
-    @property
-    def doing(self) -> str:
-        return self.verb or self.title.lower()
-
-    def confirmation_for(self, params: Mapping[str, Any]) -> Confirmation:
-        """y/n, or the typed target when the action (or these params) is destructive."""
-        if self.confirmation is Confirmation.TYPED or (self.typed_when and self.typed_when(params)):
-            return Confirmation.TYPED
-        return Confirmation.YES_NO
-
-
-@dataclass(frozen=True)
-class ActionEnv:
-    services: Services
-    actor: Actor
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the operator sees before confirming: the preview and whether it may run."""
-
-    action: Action
-    target: str
-    preview: Preview
-    refusal: str | None  # why it cannot run now (role, read-only, precondition, claim)
-    confirmation: Confirmation = Confirmation.YES_NO
-
-
-def short_id(target: str) -> str:
-    return target[:8] + "…" if len(target) > 12 else target
+def _canonical(action: Action, target: str, params: Mapping[str, Any]) -> bytes:
+    return json.dumps([action.name, target, dict(params)], sort_keys=True, default=str).encode()
 
 
 class Runbook:
     """Runs actions for one actor. Used by screens (in workers) and by the CLI."""
 
-    def __init__(self, services: Services, actor: Actor):
+    def __init__(self, services: Services, actor: Actor, *, outcome_retry: float = OUTCOME_RETRY_SECONDS):
         self.services = services
         self.actor = actor
         self.env = ActionEnv(services, actor)
-        self.audit = AuditService(services.postgres)
+        self.audit = services.audit
+        self.claims = services.claims
+        self.outcome_retry = outcome_retry
+        self._key = secrets.token_bytes(32)  # seals this runbook's plans
+
+    # -- what may run ---------------------------------------------------------------
 
     def forbidden(self, action: Action) -> str | None:
         """Why this actor may not run `action` at all, or None."""
@@ -178,24 +80,56 @@ class Runbook:
             return f"{action.title} needs the {action.role} role; {self.actor.operator} is {self.actor.role}"
         return None
 
-    async def busy(self, action: Action, target: str) -> str | None:
-        holder = await self.audit.holder(action.name, target)
+    async def busy(self, action: Action, target: str, params: Mapping[str, Any]) -> str | None:
+        kind, key = action.claim_key(target, params)
+        holder = await self.claims.holder(kind, key)
         if holder is None or holder.console_id == self.actor.console_id:
             return None
-        return (
-            f"{holder.operator} is {action.doing} {action.target_kind} {short_id(target)} "
-            f"({holder.seconds:.0f} s)"
-        )
+        doing = action.doing if holder.action == action.name else _doing(holder.action)
+        return f"{holder.operator} is {doing} {kind} {short_id(key)} ({holder.seconds:.0f} s)"
+
+    # -- inputs and the plan --------------------------------------------------------
+
+    async def locate(self, action: Action, selected: str) -> str:
+        """The target for what is selected (an order's customer for the panel sync)."""
+        if action.locate is None:
+            return selected
+        return await action.locate(self.env, selected)
+
+    async def suggest(self, action: Action, target: str, given: Mapping[str, str]) -> dict[str, Suggestion]:
+        """Per asked input, the default and choices to offer for this target."""
+        out = {}
+        for spec in action.inputs:
+            suggestion = Suggestion(given.get(spec.name, spec.default), spec.choices)
+            if spec.suggest is not None and spec.name not in given:
+                found = await spec.suggest(self.env, target, given)
+                suggestion = Suggestion(found.default if found.default is not None else suggestion.default,
+                                        found.choices or suggestion.choices)  # fmt: skip
+            out[spec.name] = suggestion
+        return out
+
+    def target_of(self, action: Action, target: str, params: Mapping[str, Any]) -> str:
+        return str(params.get(action.target_input) or target) if action.target_input else target
 
     async def plan(self, action: Action, target: str, params: Mapping[str, Any] | None = None) -> Plan:
-        """The preview and, read now, whether the action could run; changes nothing."""
-        params = params or {}
+        """The preview of exactly `params` and, read now, whether the action could run;
+        changes nothing. The plan is sealed: `execute` runs it only unchanged."""
+        params = MappingProxyType(dict(params or {}))
+        target = self.target_of(action, target, params)
+        await self.sweep()
         preview = await action.preview(self.env, target, params)
-        refusal = self.forbidden(action) or await self.busy(action, target)
+        refusal = self.forbidden(action) or await self.busy(action, target, params)
         if refusal is None:
             async with self.services.postgres.connection() as conn, _rolled_back(conn):
                 refusal = await action.check(self.env, conn, target, params)
-        return Plan(action, target, preview, refusal, action.confirmation_for(params))
+        confirmation = action.confirmation_for(params)
+        seal = self._seal(action, target, params)
+        return Plan(action, target, params, preview, refusal, confirmation, seal)
+
+    def _seal(self, action: Action, target: str, params: Mapping[str, Any]) -> str:
+        return hmac.new(self._key, _canonical(action, target, params), hashlib.sha256).hexdigest()
+
+    # -- running --------------------------------------------------------------------
 
     async def execute(
         self,
@@ -204,16 +138,28 @@ class Runbook:
         params: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> Outcome:
-        """Run `action` on `target` with every safeguard (a destructive one only with
-        params["confirm"] equal to the target, as the operator typed it); never raises for the action's own
-        failures (they come back as an Outcome), only when the audit log cannot be written."""
-        params = params or {}
-        progress = progress or (lambda _m: None)
+        """Plan and run in one step, for callers that showed the plan another way (a bulk
+        retry's list) or none (tests): params["confirm"] is the typed confirmation."""
+        params = dict(params or {})
+        confirmed = params.pop("confirm", None)
+        plan = await self.plan(action, target, params)
+        return await self.run(plan, confirmed=confirmed, progress=progress)
+
+    async def run(
+        self, plan: Plan, *, confirmed: str | None = None, progress: Progress | None = None
+    ) -> Outcome:
+        """Run `plan` exactly as it was shown, with every safeguard (a destructive one only
+        when `confirmed` is the target as the operator typed it). Never raises for the
+        action's own failures (they come back as an Outcome), only when the intent cannot
+        be written to the audit log (then nothing was done)."""
+        action, target, params = plan.action, plan.target, plan.params
+        last = [""]
+
+        def report(message: str) -> None:
+            last[0] = message
+            (progress or (lambda _m: None))(message)
+
         started = time.perf_counter()
-        if self.actor.read_only:  # a read-only console writes nothing, not even audit rows
-            return Outcome(action.name, target, "refused", self.forbidden(action) or "read-only")
-        detail = {k: params[k] for k in action.audit_params if k in params}
-        intent = await self._record(action, target, "intent", detail=detail)
 
         def finish(status: str, message: str, **extra: Any) -> Outcome:
             return Outcome(
@@ -221,37 +167,56 @@ class Runbook:
                 duration_ms=int((time.perf_counter() - started) * 1000), **extra,
             )  # fmt: skip
 
+        if self.actor.read_only:  # a read-only console writes nothing, not even audit rows
+            return finish("refused", self.forbidden(action) or "read-only")
+        if not hmac.compare_digest(plan.seal, self._seal(action, target, params)):
+            return finish("refused", "the plan was changed after it was shown: nothing was run")
+        detail = {k: show_value(params[k]) if isinstance(params[k], bool) else params[k]
+                  for k in action.audit_params if k in params}  # fmt: skip
+        detail["console"] = self.actor.console_id
+        intent = await self._record(action, target, "intent", detail=detail)
+
         refusal = self.forbidden(action)
-        if refusal is None and action.confirmation_for(params) is Confirmation.TYPED:
-            if str(params.get("confirm", "")).strip() != target:
-                what = "id" if action.target_kind == "order" else "name"
+        if refusal is None and action.confirmation_for(params) is not plan.confirmation:
+            refusal = "the plan's confirmation does not match its params: nothing was run"
+        if refusal is None and plan.confirmation is Confirmation.TYPED:
+            if str(confirmed or "").strip() != target:
+                what = "id" if action.target_kind in ("order", "user", "incident") else "name"
                 refusal = f"not confirmed: type the {action.target_kind} {what} {target} to confirm"
         if refusal:
-            return await self._close(intent, finish("refused", refusal))
-        claim = await self.audit.claim(action.name, target, self.actor.operator, self.actor.console_id)
+            return await self._close(intent, finish("refused", refusal), report)
+        kind, key = action.claim_key(target, params)
+        claim, dead = await self.claims.take(kind, key, action.name, self.actor.operator,
+                                             self.actor.console_id, intent)  # fmt: skip
+        if dead is not None:
+            await self._abandon(dead)
         if claim is None:
-            return await self._close(intent, finish("busy", await self.busy(action, target) or "busy"))
+            holder = await self.busy(action, target, params)
+            return await self._close(intent, finish("busy", holder or "busy"), report)
+        beat = asyncio.create_task(self._heartbeat(kind, key, last))
         try:
             try:
-                outcome = await self._run(action, target, params, progress, finish)
+                outcome = await self._run(action, target, params, report, finish)
             except asyncio.CancelledError:
                 # The console closed mid-action: the outcome is unknown, and the log says so.
-                await asyncio.shield(
-                    self._close(
-                        intent,
-                        finish(
-                            "failed",
-                            "interrupted: the console closed before the action finished; check its target",
-                        ),
-                    )
-                )
+                interrupted = finish("unknown", "interrupted: the console closed before the action finished; "
+                                     f"check {action.target_kind} {target}")  # fmt: skip
+                await asyncio.shield(self._close(intent, interrupted, report, retry=5.0))
                 raise
-            return await self._close(intent, outcome)
+            return await self._close(intent, outcome, report)
         finally:
+            beat.cancel()
             with contextlib.suppress(ServiceError):
-                await self.audit.release(action.name, target, self.actor.console_id)
+                await self.claims.release(kind, key, self.actor.console_id)
 
-    async def _run(self, action, target, params, progress, finish) -> Outcome:
+    async def _heartbeat(self, kind: str, key: str, last: list[str]) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(ServiceError):
+                await self.claims.heartbeat(kind, key, self.actor.console_id, last[0][:500])
+
+    async def _run(self, action: Action, target, params, progress: Progress, finish) -> Outcome:
+        sent = False  # once the change may have left the console, a lost answer is "unknown"
         try:
             async with self.services.postgres.connection() as conn:
                 tx = conn.transaction()
@@ -267,10 +232,12 @@ class Runbook:
                             return finish("refused", refusal)
                         return finish("dry-run", "dry run: the precondition holds; nothing was changed")
                     if action.in_transaction:
+                        sent = True
                         result = await action.run(self.env, target, params, conn, progress)
                     open_tx = False
                     await tx.commit()
                     if not action.in_transaction:
+                        sent = True
                         result = await action.run(self.env, target, params, None, progress)
                 except BaseException:
                     if open_tx:
@@ -283,11 +250,19 @@ class Runbook:
         except ActionFailed as exc:
             return finish("failed", str(exc), hint=exc.hint, detail=exc.detail)
         except ServiceError as exc:
+            if sent and isinstance(exc, Unreachable):
+                return finish("unknown", f"the call was sent, its result is unknown ({exc}): "
+                              f"check {action.target_kind} {target}")  # fmt: skip
             return finish("failed", str(exc))
         except Exception as exc:  # a bug or an unexpected library error: still audited
             log.exception("%s on %s failed unexpectedly", action.name, target)
+            if sent:
+                return finish("unknown", f"unexpected error after the call was sent: {type(exc).__name__}: "
+                              f"{exc}; check {action.target_kind} {target}")  # fmt: skip
             return finish("failed", f"unexpected error: {type(exc).__name__}: {exc}")
         return finish("ok", result.message, detail=dict(result.detail), secret=result.secret)
+
+    # -- the audit trail ------------------------------------------------------------
 
     async def _record(self, action: Action, target: str, phase: str, **fields: Any) -> int:
         return await self.audit.record(
@@ -295,27 +270,73 @@ class Runbook:
             target=target, phase=phase, **fields,
         )  # fmt: skip
 
-    async def _close(self, intent_id: int, outcome: Outcome) -> Outcome:
-        """Write the outcome row for `intent_id` (the secret is never part of it)."""
+    async def _close(self, intent_id: int, outcome: Outcome, progress: Progress,
+                     retry: float | None = None) -> Outcome:  # fmt: skip
+        """Write the outcome row for `intent_id` (the secret is never part of it). While the
+        database is away the write is retried, so the log ends up with it."""
         status = "refused" if outcome.status == "busy" else outcome.status
         detail = dict(outcome.detail)
         if outcome.hint:
             detail["hint"] = outcome.hint
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.outcome_retry if retry is None else retry)
+        wait = 0.25
+        while True:
+            try:
+                await self.audit.record(
+                    operator=self.actor.operator, role=self.actor.role, action=outcome.action,
+                    target=outcome.target, phase="outcome", outcome=status, intent_id=intent_id,
+                    duration_ms=outcome.duration_ms, detail=detail,
+                    error=None if outcome.status in ("ok", "dry-run") else outcome.message,
+                )  # fmt: skip
+                return outcome
+            except ServiceError as exc:
+                if loop.time() + wait > deadline:
+                    log.error("audit outcome for %s %s not written: %s", outcome.action, outcome.target, exc)
+                    return Outcome(
+                        outcome.action, outcome.target, outcome.status,
+                        f"{outcome.message} (its outcome is not in the audit log yet: {exc}; another console "
+                        "will record it as abandoned)",
+                        outcome.detail, outcome.hint, outcome.secret, outcome.duration_ms,
+                    )  # fmt: skip
+                progress(f"the audit log cannot be written ({exc}); retrying the outcome")
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 5.0)
+
+    async def sweep(self) -> int:
+        """Record every dead console's unfinished action as abandoned; returns how many."""
         try:
+            dead = await self.claims.dead()
+        except ServiceError:
+            return 0
+        for claim in dead:
+            await self._abandon(claim)
+            with contextlib.suppress(ServiceError):
+                await self.claims.drop_dead(claim)
+        return len(dead)
+
+    async def _abandon(self, claim: DeadClaim) -> None:
+        if claim.intent_id is None:
+            return
+        with contextlib.suppress(ServiceError):
+            intent = await self.claims.open_intent(claim.intent_id)
+            if intent is None:
+                return
+            last = claim.progress or "none reported"
             await self.audit.record(
-                operator=self.actor.operator, role=self.actor.role, action=outcome.action,
-                target=outcome.target, phase="outcome", outcome=status, intent_id=intent_id,
-                duration_ms=outcome.duration_ms, detail=detail,
-                error=None if outcome.status in ("ok", "dry-run") else outcome.message,
+                operator=intent["operator"], role=intent["role"], action=intent["action"],
+                target=intent["target"], phase="outcome", outcome="abandoned", intent_id=claim.intent_id,
+                detail={"last_progress": claim.progress, "noticed_by": self.actor.console_id},
+                error=f"abandoned: the console running it stopped answering (last progress: {last}); "
+                f"check {claim.target_kind} {claim.target}",
             )  # fmt: skip
-        except ServiceError as exc:
-            log.error("audit outcome for %s %s not written: %s", outcome.action, outcome.target, exc)
-            return Outcome(
-                outcome.action, outcome.target, outcome.status,
-                f"{outcome.message} (the audit outcome could not be written: {exc})",
-                outcome.detail, outcome.hint, outcome.secret, outcome.duration_ms,
-            )  # fmt: skip
-        return outcome
+
+
+def _doing(action_name: str) -> str:
+    from services.actions import ALL_ACTIONS
+
+    action = ALL_ACTIONS.get(action_name)
+    return action.doing if action else action_name.replace("_", " ")
 
 
 @contextlib.asynccontextmanager

@@ -53,11 +53,11 @@ async def _status(dsn, order_id):
 async def test_cancel_with_a_partial_refund(seeded_db, stripe_fake):
     order = await _active_order(seeded_db)
     runbook = book(seeded_db, stripe_fake)
-    plan = await runbook.plan(CANCEL, order["id"], {"refund_cents": 500, "confirm": order["id"]})
+    plan = await runbook.plan(CANCEL, order["id"], {"refund": 500, "confirm": order["id"]})
     assert plan.refusal is None
     assert any(f"POST /v1/refunds payment_intent={order['stripe_payment_intent_id']} amount=500" in c
                for c in plan.preview.calls)  # fmt: skip
-    outcome = await runbook.execute(CANCEL, order["id"], {"refund_cents": 500, "confirm": order["id"]})
+    outcome = await runbook.execute(CANCEL, order["id"], {"refund": 500, "confirm": order["id"]})
     assert outcome.ok, outcome.message
     assert "refunded $5.00" in outcome.message
     assert await _status(seeded_db, order["id"]) == "canceled"
@@ -69,12 +69,12 @@ async def test_a_refund_retried_after_a_timeout_is_not_paid_twice(seeded_db, str
     order = await _active_order(seeded_db)
     stripe_fake.delay_next("/v1/refunds", 2.5)  # Stripe refunds, but answers too late
     first = await book(seeded_db, stripe_fake, timeout=1.0).execute(
-        CANCEL, order["id"], {"refund_cents": -1, "confirm": order["id"]}
+        CANCEL, order["id"], {"refund": -1, "confirm": order["id"]}
     )
     assert first.status == "failed"
     assert await _status(seeded_db, order["id"]) != "canceled"  # nothing half-done in the database
     second = await book(seeded_db, stripe_fake).execute(
-        CANCEL, order["id"], {"refund_cents": -1, "confirm": order["id"]}
+        CANCEL, order["id"], {"refund": -1, "confirm": order["id"]}
     )
     assert second.ok, second.message
     assert stripe_fake.refunded_total(order["stripe_payment_intent_id"]) == order["amount_cents"]
@@ -85,7 +85,7 @@ async def test_a_refund_retried_after_a_timeout_is_not_paid_twice(seeded_db, str
 async def test_an_over_refund_is_refused_before_anything_happens(seeded_db, stripe_fake):
     order = await _active_order(seeded_db)
     outcome = await book(seeded_db, stripe_fake).execute(
-        CANCEL, order["id"], {"refund_cents": order["amount_cents"] + 1, "confirm": order["id"]}
+        CANCEL, order["id"], {"refund": order["amount_cents"] + 1, "confirm": order["id"]}
     )
     assert outcome.status == "refused" and "more than the" in outcome.message
     assert stripe_fake.canceled == set() and stripe_fake.refunds == []

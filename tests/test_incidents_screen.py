@@ -45,6 +45,9 @@ async def test_declare_from_an_alert_note_and_export(seeded_db, tmp_path):
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
         await pilot.press(*"retried 4 orders", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        assert "retried 4 orders" in text_of(app.screen.query_one("#calls-text"))  # the note as it is written
+        await pilot.press("y")
         timeline = screen.query_one("#timeline")
         await wait_until(pilot, lambda: "retried 4 orders" in text_of(timeline))
         assert "declared P1" in text_of(timeline)
@@ -111,6 +114,8 @@ async def test_a_p1_without_an_update_for_30_minutes_reminds_the_commander(seede
         await pilot.press("i", "n")
         await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
         await pilot.press(*"webhook secret rotated, watching", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
+        await pilot.press("y")
         await wait_until(
             pilot, lambda: str(next(iter(incidents.shown.values()))[5]).startswith("next update in 29:")
         )

@@ -353,13 +353,14 @@ async def test_another_consoles_scale_in_flight_shows_and_blocks_a_second_one(se
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_nodes(pilot, app, "k")
         # Bob's console is scaling agis-bot right now (it holds the claim).
-        audit = AuditService(app.services.postgres)
-        assert await audit.claim("scale_deployment", "agis-bot", "bob", "bobs-console") is not None
+        claims = app.services.claims
+        taken, _ = await claims.take("deployment", f"{NS}/agis-bot", "scale_deployment", "bob", "bobs-console", None)
+        assert taken is not None
         bar = screen.query_one("ClaimsBar")
-        await wait_until(pilot, lambda: "bob is scaling deployment agis-bot" in text_of(bar), timeout=10)
+        await wait_until(pilot, lambda: f"bob is scaling deployment {NS}/agis-bot" in text_of(bar), timeout=10)
         book = Runbook(app.services, Actor("alice", "oncall", screen.console_id))
         outcome = await book.execute(SCALE_DEPLOYMENT, "agis-bot", {"namespace": NS, "replicas": 5})
-        assert outcome.status == "busy" and "bob is scaling deployment agis-bot" in outcome.message
+        assert outcome.status == "busy" and f"bob is scaling deployment {NS}/agis-bot" in outcome.message
         assert _replicas(cluster, "Deployment", "agis-bot") == 3
-        await audit.release("scale_deployment", "agis-bot", "bobs-console")
+        await claims.release("deployment", f"{NS}/agis-bot", "bobs-console")
         await wait_until(pilot, lambda: "bob" not in text_of(bar), timeout=10)

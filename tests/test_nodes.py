@@ -211,10 +211,10 @@ async def test_forecast_filter_answers_how_many_more_rust_servers_fit(seeded_db)
 
 
 def test_disable_a_node_on_the_command_line(seeded_db, tmp_path):
-    import getpass
+    from console.settings import real_user
 
     config = tmp_path / "opsconsole.toml"
-    config.write_text(f'[operators]\n{getpass.getuser()} = "oncall"\n')
+    config.write_text(f'[operators]\n{real_user()} = "oncall"\n')
     env = {**os.environ, "DATABASE_URL": seeded_db, "XDG_CONFIG_HOME": "/nonexistent"}
     command = [
         sys.executable,

@@ -256,17 +256,15 @@ async def test_each_known_provisioning_failure_leads_somewhere(seeded_db, functi
 
 
 async def test_another_consoles_running_action_shows_live(seeded_db, functions):
-    from services.audit import AuditService
-
     order = await _stuck_with_account(seeded_db)
     app = app_for(seeded_db, functions)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
-        audit = AuditService(app.services.postgres)
-        await audit.claim("retry_provisioning", order, "alice", "another-console")
+        claims_service = app.services.claims
+        await claims_service.take("order", order, "retry_provisioning", "alice", "another-console", None)
         claims = screen.query_one("#claims")
         await wait_until(pilot, lambda: f"alice is retrying order {order[:8]}" in text_of(claims), timeout=10)
-        await audit.release("retry_provisioning", order, "another-console")
+        await claims_service.release("order", order, "another-console")
         await wait_until(pilot, lambda: "alice" not in text_of(claims), timeout=10)
 
 
@@ -299,9 +297,9 @@ async def test_bulk_retry_marks_several_and_reports_each(seeded_db, functions):
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert all(o in app.screen.question for o in ids)
         await pilot.press("y")
-        await wait_until(pilot, lambda: any("bulk retry done" in str(n.message) for n in app._notifications),
+        await wait_until(pilot, lambda: any("bulk retry provisioning done" in str(n.message) for n in app._notifications),
                          timeout=60)  # fmt: skip
-        summary = next(str(n.message) for n in app._notifications if "bulk retry done" in str(n.message))
+        summary = next(str(n.message) for n in app._notifications if "bulk retry provisioning done" in str(n.message))
     assert sum(functions.calls[o] for o in ids) == 3
     conn = await asyncpg.connect(seeded_db)
     try:
@@ -309,7 +307,7 @@ async def test_bulk_retry_marks_several_and_reports_each(seeded_db, functions):
     finally:
         await conn.close()
     assert sorted(r["target"] for r in outcomes) == sorted(ids)
-    assert summary.startswith("bulk retry done: ")
+    assert summary.startswith("bulk retry provisioning done: ")
 
 
 def test_orders_retry_on_the_command_line(seeded_db, functions):
@@ -325,11 +323,11 @@ def test_orders_retry_on_the_command_line(seeded_db, functions):
                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert viewer.returncode == 1 and "needs the support role" in viewer.stdout  # unknown OS user: viewer
     assert functions.calls[order] == 0
-    import getpass
+    from console.settings import real_user
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write(f'[operators]\n{getpass.getuser()} = "support"\n')
+        f.write(f'[operators]\n{real_user()} = "support"\n')
     command = [sys.executable, "-m", "console", "orders", "retry", order, "--yes", "--config", f.name]
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90)
     os.unlink(f.name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import secrets
 import shutil
@@ -166,7 +165,7 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         from console.sandbox.fake_kube import FakeKube, populate
         from console.sandbox.fake_panel import FakePanel
         from console.sandbox.fake_stripe import FakeStripe
-        from console.settings import Settings
+        from console.settings import Settings, real_user
 
         # The provisioning functions' stand-in: retried orders really get a server.
         functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))
@@ -201,7 +200,7 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
                 OPSCONSOLE_BOT_URL=bot.url,
                 **urls,
                 environment={"name": "demo", "colour": "green"},
-                operators={getpass.getuser(): {"role": "admin"}},
+                operators={real_user(): {"role": "admin"}},
             ).resolved()
             run_tui(settings, read_only=read_only, dry_run=False)
         finally:

@@ -37,32 +37,3 @@ FROM ops.audit_log a
 WHERE a.id > :after_id
 ORDER BY a.id
 LIMIT :limit;
-
--- name: claim_take(action, target, operator, console_id, seconds)^
--- Claim (action, target) for this console unless another live claim holds it; an
--- expired claim is taken over. Returns the row when the claim is ours.
-INSERT INTO ops.claims AS c (action, target, operator, console_id, started_at, expires_at)
-VALUES (:action, :target, :operator, :console_id, now(), now() + make_interval(secs => :seconds))
-ON CONFLICT (action, target) DO UPDATE
-    SET operator = excluded.operator, console_id = excluded.console_id,
-        started_at = excluded.started_at, expires_at = excluded.expires_at
-    WHERE c.expires_at < now()
-RETURNING action, target, operator, console_id, started_at;
-
--- name: claim_holder(action, target)^
--- Who holds the live claim on (action, target), and for how long.
-SELECT operator, console_id, started_at, extract(epoch FROM (now() - started_at)) AS seconds
-FROM ops.claims
-WHERE action = :action AND target = :target AND expires_at >= now();
-
--- name: claim_release(action, target, console_id)!
--- Release this console's claim.
-DELETE FROM ops.claims WHERE action = :action AND target = :target AND console_id = :console_id;
-
--- name: live_claims()
--- Every action running right now in any console, oldest first.
-SELECT action, target, operator, console_id, started_at,
-       extract(epoch FROM (now() - started_at)) AS seconds
-FROM ops.claims
-WHERE expires_at >= now()
-ORDER BY started_at;

@@ -124,3 +124,8 @@ UPDATE orders SET status = 'canceled', updated_at = now() WHERE id = :id::uuid;
 SELECT user_id, pterodactyl_user_id, panel_username, created_at
 FROM external_accounts
 WHERE user_id = :user_id::uuid;
+
+-- name: clear_order_server(id)!
+-- After the cancel runbook deleted the panel server: the order no longer has one.
+UPDATE orders SET pterodactyl_server_id = NULL, pterodactyl_server_identifier = NULL, updated_at = now()
+WHERE id = :id::uuid;
