@@ -4,63 +4,17 @@ the operator kept), and prints the head to keep for next time."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from console.resolved import Resolved
-from console.settings import ConfigError, load_settings
+from console.commands.common import ConfigOption, echo, fail, settings_or_exit, with_services
 
 if TYPE_CHECKING:
     from services.audit import ChainReport
 
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="TOML config file (default: the user's config dir).", show_default=False
-    ),
-]
-
-# The settings/services/exit-code plumbing below is cli.py's (settings_or_exit, fail,
-# _with_services), copied so this module imports without console.cli; it goes when the
-# shared helper of console/commands lands.
-
-
-def _fail(lines: list[str], code: int) -> typer.Exit:
-    for line in lines:
-        typer.echo(f"opsconsole: {line}", err=True)
-    return typer.Exit(code)
-
-
-def _settings_or_exit(ctx: typer.Context, config: Path | None) -> Resolved:
-    """Settings, or exit 2 with one line per problem."""
-    try:
-        return load_settings(config or (ctx.obj or {}).get("config")).resolved()
-    except ConfigError as exc:
-        raise _fail([f"config: {line}" for line in exc.problems], 2) from None
-
-
-def _with_services(settings: Resolved, work):
-    """Run `work(services)` on a fresh event loop; ServiceError exits 1 with its message."""
-    from console.wiring import build_services
-    from services.errors import ServiceError
-
-    services = build_services(settings)
-
-    async def go():
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    try:
-        return asyncio.run(go())
-    except ServiceError as exc:
-        raise _fail([str(exc)], 1) from None
 
 
 def report_lines(report: ChainReport) -> list[str]:
@@ -113,10 +67,10 @@ def verify(
             kept = Head.parse(head)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--head") from None
-    settings = _settings_or_exit(ctx, config)
-    report = _with_services(settings, lambda s: AuditService(s.postgres, anchors).verify(head=kept))
+    settings = settings_or_exit(ctx, config)
+    report = with_services(settings, lambda s: AuditService(s.postgres, anchors).verify(head=kept))
     if report.ok:
         for line in report_lines(report):
-            typer.echo(line)
+            echo(line)
         return
-    raise _fail([f"audit chain broken at row {report.broken_id}: {report.reason}"], 1)
+    raise fail([f"audit chain broken at row {report.broken_id}: {report.reason}"], 1)
