@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime
 from functools import partial
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,6 +19,7 @@ from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
 from screens.action_modal import AskScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
+from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, short_age
 from services.alerts import CHARTS, Alert, Series, Silence, merge
 from services.errors import ServiceError
@@ -30,6 +30,7 @@ from services.incident_actions import (
 from services.incidents import SEVERITIES, Incident, TimelineEntry, response_clock, update_clock
 from services.polling import Freshness
 from services.runbook import Action, Outcome
+from services.text import inert
 
 ALERT_COLUMNS = ("state", "severity", "alert", "since", "source", "detail")
 SILENCE_COLUMNS = ("silence", "state", "matchers", "by", "ends", "comment")
@@ -45,6 +46,8 @@ def _chart_id(title: str) -> str:
 
 
 def alert_row(alert: Alert, now: datetime | None = None) -> tuple:
+    """One alert: its name, labels and summary are whatever Prometheus, Alertmanager or a
+    rule's author wrote, shown inert."""
     state = alert.state
     if alert.silenced_by:
         state += " · silenced"
@@ -57,14 +60,12 @@ def alert_row(alert: Alert, now: datetime | None = None) -> tuple:
         if k not in ("alertname", "severity", "alertstate")
     )
     return (
-        Text(
-            state, style="dim" if muted else "bold red" if alert.state in ("firing", "active") else "yellow"
-        ),
-        Text(alert.severity or "—", style="dim" if muted else SEVERITY_STYLE.get(alert.severity, "")),
-        Text(alert.name, style="dim" if muted else "bold"),
+        plain(state, "dim" if muted else "bold red" if alert.state in ("firing", "active") else "yellow"),
+        plain(alert.severity or "—", "dim" if muted else SEVERITY_STYLE.get(alert.severity, "")),
+        plain(alert.name, "dim" if muted else "bold"),
         short_age(alert.since, now) if alert.since else "—",
-        SOURCE_SHORT.get(alert.source, alert.source),
-        detail,
+        inert(SOURCE_SHORT.get(alert.source, alert.source)),
+        inert(detail, limit=300),
     )
 
 
@@ -74,38 +75,40 @@ def silence_row(s: Silence, now: datetime | None = None) -> tuple:
         ends = f"in {short_age(now - (s.ends_at - now), now)}"
     else:
         ends = f"{s.ends_at:%m-%d %H:%M}" if s.ends_at else "—"
-    return (s.id[:8], Text(s.state, style="green" if s.state == "active" else "dim"), " ".join(s.matchers),
-            s.created_by, ends, s.comment)  # fmt: skip
+    matchers = inert(" ".join(s.matchers), limit=200)
+    return (inert(s.id[:8]), plain(s.state, "green" if s.state == "active" else "dim"), matchers,
+            inert(s.created_by), ends, inert(s.comment, limit=200))  # fmt: skip
 
 
 def incident_row(i: Incident, now: datetime) -> tuple:
     response = response_clock(i, now)
     update = update_clock(i, now)
     return (
-        i.ref,
+        inert(i.ref),
         Text(i.severity, style=SEV_STYLE[i.severity]),
-        i.status,
-        i.commander or Text("none", style="bold yellow"),
+        inert(i.status),
+        inert(i.commander) if i.commander else Text("none", style="bold yellow"),
         Text(response.text, style="bold red" if response.missed else ""),
         Text(update.text, style="bold red" if update.missed else "") if update else "—",
-        i.title,
+        inert(i.title, limit=200),
     )
 
 
-def timeline_text(incident: Incident, entries: list[TimelineEntry]) -> str:
+def timeline_text(incident: Incident, entries: list[TimelineEntry]) -> Text:
+    """The incident and its timeline: titles, notes and action lines (which quote what a
+    backend answered) are filled in as inert text."""
     level, meaning, _ = SEVERITIES[incident.severity]
+    state = (incident.severity, level, meaning, incident.status, incident.commander or "none")
     lines = [
-        f"[b]{incident.ref}[/b] {escape(incident.title)}",
-        f"{incident.severity} {level} · {escape(meaning)} · status [b]{incident.status}[/b] · "
-        f"commander {escape(incident.commander or 'none')}",
-        "",
+        fill("[b]{}[/b] {}", incident.ref, incident.title),
+        fill("{} {} · {} · status [b]{}[/b] · commander {}", *state),
+        Text(""),
     ]
     style = {"action": "cyan", "status": "bold", "declared": "bold", "note": "", "commander": "green"}
     for e in entries:
-        colour = style.get(e.kind, "dim")
-        what = f"[{colour}]{e.kind}[/]" if colour else e.kind
-        lines.append(f"{e.at:%H:%M:%S} {escape(e.operator):<10} {what} {escape(e.text)}")
-    return "\n".join(lines)
+        what = plain(e.kind, style.get(e.kind, "dim"))
+        lines.append(fill(f"{e.at:%H:%M:%S} {{}} {{}} {{}}", f"{inert(e.operator):<10}", what, e.text))
+    return Text("\n").join(lines)
 
 
 class IncidentsScreen(AreaScreen):
@@ -266,7 +269,7 @@ class IncidentsScreen(AreaScreen):
         try:
             entries = await self.shell.services.incidents.timeline(incident)
         except ServiceError as exc:
-            timeline.update(f"[red]{escape(str(exc))}[/]")
+            timeline.update(plain(exc, "red"))
             return
         timeline.update(timeline_text(incident, entries))
 

@@ -121,3 +121,37 @@ async def test_a_pods_name_and_its_log_lines_are_drawn_inert(seeded_db, tmp_path
             await wait_until(pilot, lambda: "not bold" in drawn(app))
             assert "logs of pod production/evil\\x1b]0;PWNED\\x07" in drawn(app)
             assert_inert(drawn(app) + "".join(log.lines))
+
+
+def test_an_alerts_labels_and_an_incidents_timeline_render_inert():
+    from datetime import UTC, datetime
+
+    from screens.incidents import alert_row, timeline_text
+    from services.alerts import Alert
+    from services.incidents import Incident, TimelineEntry
+
+    alert = Alert("Evil\x1b[2J", "firing", "critical\x07", {"alertname": "Evil\x1b[2J", "pod": EVIL}, None,
+                  "prometheus")  # fmt: skip
+    cells = [as_text(c) for c in alert_row(alert)]
+    assert "pod=evil\\x1b]0;PWNED\\x07\\x1b[2J" in " ".join(cells)
+    assert_inert(" ".join(cells))
+    at = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    incident = Incident(7, f"title {EVIL} [b]x[/b]", "P1", "detection", "alice\x07", "Evil", {"pod": EVIL},
+                        "alice", at, None, None, at)  # fmt: skip
+    entries = [TimelineEntry(at, "bob\x1b[31m", "note", f"the panel said {EVIL}")]
+    shown = timeline_text(incident, entries).plain
+    assert "title evil\\x1b]0;PWNED\\x07\\x1b[2J [b]x[/b]" in shown and "the panel said evil\\x1b]0;" in shown
+    assert_inert(shown)
+
+
+async def test_an_alert_naming_a_node_is_drawn_inert(seeded_db):
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        await conn.execute("UPDATE ptero_nodes SET name = $1 || id", "evil\x1b]0;PWNED\x07-")
+    finally:
+        await conn.close()
+    app = make_app(seeded_db)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("4")
+        await wait_until(pilot, lambda: "node evil\\x1b]0;PWNED\\x07-" in drawn(app))
+        assert_inert(drawn(app))
