@@ -121,3 +121,22 @@ async def test_a_migrating_role_that_cannot_create_the_runtime_role_is_told_what
             await migrate(conn, directory=tmp_path)
     finally:
         await conn.close()
+
+
+async def test_a_runbook_action_runs_end_to_end_as_the_runtime_role(seeded_runtime_db):
+    """Claim, intent, precondition under lock, the change, outcome, and the anchors: all
+    within what ops_runtime may do."""
+    from console.settings import Settings
+    from console.wiring import build_services
+    from services.node_actions import DISABLE_NODE, ENABLE_NODE
+    from services.runbook import Actor, Runbook
+
+    book = Runbook(build_services(Settings.isolated(DATABASE_URL=seeded_runtime_db).resolved()),
+                   Actor("alice", "oncall", "test-runtime"))  # fmt: skip
+    try:
+        assert (await book.execute(DISABLE_NODE, "hel1-node-02")).ok
+        assert (await book.execute(ENABLE_NODE, "hel1-node-02")).ok
+        report = await book.services.audit.verify()
+        assert report.ok and report.rows == 4 and report.anchors == 4
+    finally:
+        await book.services.close()
