@@ -3,7 +3,6 @@ target or outcome (`/` then e.g. `operator=alice outcome=failed`), paged by id."
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from screens.base import AreaScreen, DataShown
+from screens.shown import plain
 from screens.widgets import Panel, ShellHeader
 from services.audit import AuditFilter, AuditRow
 
@@ -32,17 +32,19 @@ def parse_filter(text: str) -> AuditFilter:
 
 def audit_row(row: AuditRow) -> tuple:
     """One table row: id, time, operator (role), action, intent/outcome, ms, target, error
-    (the outcome before the long target id, so it stays on screen at 80 columns)."""
+    (the outcome before the long target id, so it stays on screen at 80 columns). Text
+    that came from a backend (a target, an error) is plain and inert: a DataTable reads a
+    str cell as markup."""
     outcome = row.outcome or "intent"
     return (
         str(row.id),
         row.at.strftime("%Y-%m-%d %H:%M:%S"),
-        f"{row.operator} ({row.role})",
-        row.action,
-        Text(outcome, style=OUTCOME_STYLE.get(outcome, "dim")),
+        plain(f"{row.operator} ({row.role})"),
+        plain(row.action),
+        plain(outcome, OUTCOME_STYLE.get(outcome, "dim")),
         "" if row.duration_ms is None else f"{row.duration_ms:,}",
-        row.target,
-        row.error or "",
+        plain(row.target),
+        plain(row.error or "", limit=300),
     )
 
 
@@ -100,7 +102,7 @@ class AuditScreen(AreaScreen):
         older = " · ] older" if len(message.rows) == PAGE else ""
         newer = " · [ newer" if len(self.before) > 1 else ""
         self.query_one("#audit-line", Static).update(
-            f"{self.where.describe()}: {len(message.rows)} rows{older}{newer}"
+            plain(f"{self.where.describe()}: {len(message.rows)} rows{older}{newer}")
         )
         self.query_one(Panel).show_freshness(self._poller.freshness())
         self.app.post_message(DataShown())

@@ -9,23 +9,26 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from screens.base import AreaScreen
+from screens.shown import plain
 from screens.widgets import BADGE_STYLE, Panel, ShellHeader
 from services.health import BackendStatus
 from services.polling import format_age
+from services.text import inert
 
 
-def backend_row(status: BackendStatus) -> tuple[Text, Text, str, str, str, Text]:
-    """(backend, state, version, rtt, checked, problem) for one backend."""
+def backend_row(status: BackendStatus) -> tuple[Text, Text, Text, str, str, Text]:
+    """(backend, state, version, rtt, checked, problem) for one backend; what the backend
+    said (its version, its error) is plain and inert."""
     glyph, style = BADGE_STYLE[status.state]
     rtt = f"{status.rtt_ms:.0f} ms" if status.rtt_ms is not None else ""
     age = format_age(status.age) if status.age is not None else ""
     return (
         Text(status.name, style="bold"),
         Text(f"{glyph} {status.state}", style=style),
-        status.version,
+        plain(status.version, limit=80),
         rtt,
         age,
-        Text(status.error, style="dim" if status.state == "not configured" else style),
+        plain(status.error, "dim" if status.state == "not configured" else style),
     )
 
 
@@ -76,7 +79,7 @@ class BackendsScreen(AreaScreen):
         where = f" at {status.where}" if status.where else ""
         said = status.error or status.version or status.state
         self.query_one("#backend-detail", Static).update(
-            Text(f"{status.name}{where}: {said}", overflow="fold")
+            Text(inert(f"{status.name}{where}: {said}"), overflow="fold")
         )
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:

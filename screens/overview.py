@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 
 from screens.base import AreaScreen, DataShown
+from screens.shown import plain
 from screens.widgets import Panel, ShellHeader, Tile
 from services.errors import ServiceError
 from services.overview import AuditEntry, Overview, StatusCount
@@ -49,19 +50,20 @@ def status_row(count: StatusCount, widest: int) -> tuple[Text, str, Text]:
     """(status, count, bar) for one status of today's orders."""
     bar_len = max(1, round(20 * count.orders / widest)) if widest else 0
     style = STATUS_STYLE.get(count.status, "")
-    return Text(count.status, style=style), str(count.orders), Text("█" * bar_len, style=style)
+    return plain(count.status, style), str(count.orders), Text("█" * bar_len, style=style)
 
 
-def action_row(entry: AuditEntry) -> tuple[str, str, str, Text]:
-    """(time, operator, action on target, outcome) for one audit entry."""
+def action_row(entry: AuditEntry) -> tuple[str, Text, Text, Text]:
+    """(time, operator, action on target, outcome) for one audit entry, as plain text (a
+    rich Table reads a str cell as markup)."""
     outcome = entry.outcome or ("running" if entry.phase == "intent" else "")
     style = {"ok": "green", "failed": "bold red", "refused": "yellow"}.get(outcome, "dim")
     target = f" {entry.target[:12]}" if entry.target else ""
     return (
         entry.at.strftime("%H:%M:%S"),
-        entry.operator,
-        f"{entry.action}{target}",
-        Text(outcome, style=style),
+        plain(entry.operator),
+        plain(f"{entry.action}{target}"),
+        plain(outcome, style),
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from services.polling import Freshness, format_age
+from services.text import inert
 
 if TYPE_CHECKING:
     from screens.base import ShellApp
@@ -110,7 +110,8 @@ class Panel(Vertical):
         """Show data age and error when stale; nothing when fresh."""
         self.set_class(freshness.stale and freshness.error is None, "-stale")
         self.set_class(freshness.error is not None, "-failing")
-        self.border_subtitle = freshness.describe()
+        said = freshness.describe()  # may quote a backend's error: plain and inert
+        self.border_subtitle = Text(inert(said, limit=200)) if said else ""
 
 
 class Tile(Static):
@@ -176,4 +177,5 @@ class ClaimsBar(Static):
     def show(self, claims: list[Claim]) -> None:
         lines = claim_lines(claims)
         self.display = bool(lines)
-        self.update(escape("\n".join(lines)))
+        # Operator names and targets come from other consoles' rows: plain and inert.
+        self.update(Text("\n".join(inert(line) for line in lines)))

@@ -65,4 +65,4 @@ def test_an_audit_row_shows_who_and_how_it_ended():
     row = AuditRow(7, datetime(2026, 11, 22, 9, 5, tzinfo=UTC), "alice", "support", "cancel_refund", "o-1",
                    "outcome", "failed", 6, 1500, {}, "Stripe refused")  # fmt: skip
     cells = audit_row(row)
-    assert cells[2] == "alice (support)" and str(cells[4]) == "failed" and cells[5] == "1,500"
+    assert str(cells[2]) == "alice (support)" and str(cells[4]) == "failed" and cells[5] == "1,500"

@@ -37,7 +37,7 @@ def test_status_bar_scales_to_the_biggest_status():
 def test_action_row_shows_running_for_an_intent_without_outcome():
     entry = AuditEntry(1, NOW, "alice", "retry_provisioning", "8f3c2a11-aaaa", "intent", None, None)
     at, who, what, outcome = action_row(entry)
-    assert (at, who, what, str(outcome)) == (
+    assert (at, str(who), str(what), str(outcome)) == (
         "03:00:00",
         "alice",
         "retry_provisioning 8f3c2a11-aaa",
@@ -54,6 +54,6 @@ def test_badges():
 
 def test_backend_row_shows_version_when_ok_and_reason_when_down():
     ok = backend_row(BackendStatus("postgres", "pg", "ok", 3, "PostgreSQL 15.18", "", 2.4, "db:5432/x"))
-    assert (ok[2], ok[3], ok[4]) == ("PostgreSQL 15.18", "2 ms", "3 s")
+    assert (str(ok[2]), ok[3], ok[4]) == ("PostgreSQL 15.18", "2 ms", "3 s")
     down = backend_row(BackendStatus("postgres", "pg", "down", None, "", "refused the connection"))
-    assert str(down[1]) == "✕ down" and str(down[5]) == "refused the connection" and down[2] == ""
+    assert str(down[1]) == "✕ down" and str(down[5]) == "refused the connection" and str(down[2]) == ""
