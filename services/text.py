@@ -155,3 +155,35 @@ def mask_urls_in(text: str, *urls: str | None) -> str:
             if len(piece) >= 4:
                 text = text.replace(piece, MASK)
     return text
+
+
+_masked_urls: list[str] = []
+
+
+def mask_logs(*urls: str | None) -> None:
+    """From now on, every log record, from any logger, has the secrets of `urls` (the URL
+    settings) masked in its message and its traceback, before any handler sees it.
+    Idempotent per URL; call it once the settings are known."""
+    import logging
+
+    new = [u for u in urls if u and mask_url(u) != u and u not in _masked_urls]
+    if not new:
+        return
+    first = not _masked_urls
+    _masked_urls.extend(new)
+    if not first:
+        return  # the factory below reads _masked_urls, so it already covers the new ones
+    make = logging.getLogRecordFactory()
+
+    def masking_factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        masked = mask_urls_in(message, *_masked_urls)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_urls_in(trace, *_masked_urls)
+        return record
+
+    logging.setLogRecordFactory(masking_factory)

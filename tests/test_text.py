@@ -92,3 +92,22 @@ def test_mask_urls_in_cleans_a_librarys_message():
     masked = mask_urls_in(message, url, None)
     assert "s3cr" not in masked
     assert "https://ops:***@prom.internal/api/v1/query" in masked
+
+
+def test_log_records_carry_no_url_secret(caplog):
+    import logging
+
+    from services.text import mask_logs
+
+    url = "http://ops:hunter2-logged@prom.internal:9090"
+    mask_logs(url, None, "http://no-secret.internal")
+    log = logging.getLogger("services.some_service")
+    with caplog.at_level(logging.INFO):
+        log.info("polling %s failed: %s", f"{url}/api/v1/query", "refused")
+        try:
+            raise ConnectionError(f"cannot reach {url}")
+        except ConnectionError:
+            log.exception("gave up on %s", url)
+    text = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
+    assert "hunter2-logged" not in text
+    assert "polling http://ops:***@prom.internal:9090/api/v1/query failed: refused" in text
