@@ -35,7 +35,7 @@ def main_command(
     """Open the console (the TUI) when no command is given."""
     ctx.obj = Globals(config, read_only, dry_run)
     if ctx.invoked_subcommand is None:
-        from console.main import run_tui
+        from console.tui import run_tui
 
         run_tui(settings_or_exit(ctx), read_only=read_only, dry_run=dry_run)
 

@@ -7,47 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from console.resolved import Resolved
 
 TUI_FLAGS = ("--read-only", "--dry-run")
-
-
-class NoTerminal(SystemExit):
-    """The TUI was started without a terminal to read keys from."""
-
-
-def require_terminal() -> None:
-    """Exit 2 with a pointer to the headless commands when stdin is not a terminal: with no
-    keys to read the app could neither be used nor quit, and would only burn CPU."""
-    if not sys.stdin.isatty():
-        print(
-            "opsconsole: the console needs a terminal (stdin is not one); "
-            "for scripts use the headless commands, e.g. `opsconsole orders --json`",
-            file=sys.stderr,
-        )
-        raise NoTerminal(2)
-
-
-def run_tui(settings: Resolved, *, read_only: bool, dry_run: bool) -> None:
-    require_terminal()
-    from console.app import OpsConsole
-    from console.wiring import build_services
-    from screens.base import ShellContext
-
-    context = ShellContext(
-        environment=settings.environment_name,
-        colour=settings.environment_colour,
-        operator=settings.operator,
-        role=settings.role,
-        read_only=read_only or settings.read_only,
-        dry_run=dry_run,
-        refresh=settings.refresh_for,
-    )
-    health = settings.refresh_for("health")
-    OpsConsole(build_services(settings), context, health_interval=health, keymap=settings.keymap).run()
 
 
 def _tui_args(argv: list[str]) -> tuple[str | None, bool, bool] | None:
@@ -134,6 +95,7 @@ def main() -> None:
             print(f"opsconsole: config: {problem}", file=sys.stderr)
         sys.exit(2)
     from console.resolved import Resolved
+    from console.tui import run_tui
 
     try:
         run_tui(Resolved.from_json(reply[1:]), read_only=read_only, dry_run=dry_run)

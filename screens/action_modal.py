@@ -5,6 +5,7 @@ secret display (a new panel password), which keeps nothing once closed."""
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,13 +13,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
+from screens.shown import fill, plain
 from services.runbook import Confirmation, Plan, show_value
-from services.text import inert
 
 
-def shown(value: object, limit: int | None = None) -> str:
-    """A backend's text as markup-safe, inert text."""
-    return escape(inert(value, limit))
+def shown(value: object, limit: int | None = None) -> Text:
+    """A backend's text, line by line, inert and never read as markup."""
+    return Text("\n").join(plain(line, limit=limit) for line in str(value).split("\n"))
 
 
 class ActionConfirmScreen(ModalScreen[dict | None]):
@@ -34,6 +35,7 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
     }
     ActionConfirmScreen #calls { height: auto; max-height: 12; background: $panel; padding: 0 1; }
     ActionConfirmScreen .refusal { color: $error; text-style: bold; }
+    ActionConfirmScreen .warning { color: $warning; text-style: bold; }
     ActionConfirmScreen .muted { color: $text-muted; }
     ActionConfirmScreen Input { margin: 0; }
     """
@@ -58,13 +60,13 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
             if plan.params:
                 given = ", ".join(f"{k} = {shown(show_value(v), 80)}" for k, v in plan.params.items())
                 yield Static(f"[dim]with[/dim] {given}", id="params")
-            yield Static(shown(plan.preview.summary))
+            yield Static(shown(plan.preview.summary), id="summary")
             with VerticalScroll(id="calls"):
                 yield Static(shown("\n\n".join(plan.preview.calls)), id="calls-text")
             for warning in plan.preview.warnings:
-                yield Static(f"[b $warning]! {shown(warning)}[/]")
+                yield Static(fill("! {}", warning), classes="warning")
             if plan.refusal:
-                yield Static(f"cannot run: {shown(plan.refusal)}", classes="refusal", id="refusal")
+                yield Static(fill("cannot run: {}", plan.refusal), classes="refusal", id="refusal")
                 yield Static("Esc closes", classes="muted")
                 return
             mode = " (dry run: nothing will change)" if self.dry_run else ""

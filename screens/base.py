@@ -210,7 +210,7 @@ class AreaScreen(Screen):
         try:
             return parse(answer)
         except ValueError as exc:
-            self.notify(str(exc), severity="error", title="Nothing was done")
+            self.tell(str(exc), severity="error", title="Nothing was done")
             return None
 
     async def _ask_inputs(self, book: Runbook, action: Action, target: str,
@@ -262,22 +262,22 @@ class AreaScreen(Screen):
             params = action.parse(raw)
             plan = await book.plan(action, target, params)
         except InputError as exc:
-            self.notify(inert(str(exc)), severity="error", title="Nothing was done")
+            self.tell(inert(str(exc)), severity="error", title="Nothing was done")
             return None
         except ServiceError as exc:
-            self.notify(inert(str(exc)), severity="error", title=action.title)
+            self.tell(inert(str(exc)), severity="error", title=action.title)
             return None
         answer = await self.app.push_screen_wait(ActionConfirmScreen(plan, dry_run=book.actor.dry_run))
         if answer is None:
             return None
-        self.notify(f"{action.title}: {short_id(plan.target)}…", timeout=2)
+        self.tell(f"{action.title}: {short_id(plan.target)}…", timeout=2)
         try:
             outcome = await book.run(plan, confirmed=answer.get("confirm"))
         except ServiceError as exc:
-            self.notify(f"not run: the audit log cannot be written ({inert(str(exc))})", severity="error")
+            self.tell(f"not run: the audit log cannot be written ({inert(str(exc))})", severity="error")
             return None
         severity = "information" if outcome.status in ("ok", "dry-run") else "error"
-        self.notify(inert(outcome.message) + self.hint_line(outcome), title=f"{action.title}: {outcome.status}",
+        self.tell(outcome.message + self.hint_line(outcome), title=f"{action.title}: {outcome.status}",
                     severity=severity,
                     timeout=8)  # fmt: skip
         if outcome.secret:
@@ -304,7 +304,7 @@ class AreaScreen(Screen):
                 params = action.parse({})
                 plans.append(await book.plan(action, await book.locate(action, key), params))
         except (ServiceError, ValueError) as exc:
-            self.notify(inert(str(exc)), severity="error", title=f"{action.title}: nothing was done")
+            self.tell(inert(str(exc)), severity="error", title=f"{action.title}: nothing was done")
             return {}
         lines = [f"  {p.target}" + (f"  (will refuse: {p.refusal})" if p.refusal else "") for p in plans[:20]]
         more = [f"  … and {len(plans) - 20} more"] if len(plans) > 20 else []
@@ -316,16 +316,16 @@ class AreaScreen(Screen):
             return {}
         outcomes: dict[str, Outcome] = {}
         for n, plan in enumerate(plans, start=1):
-            self.notify(f"{action.title} {n}/{len(plans)}: {short_id(plan.target)}", timeout=1.5)
+            self.tell(f"{action.title} {n}/{len(plans)}: {short_id(plan.target)}", timeout=1.5)
             try:
                 outcomes[plan.target] = await book.run(plan)
             except ServiceError as exc:
-                self.notify(f"stopped: {inert(str(exc))}", severity="error")
+                self.tell(f"stopped: {inert(str(exc))}", severity="error")
                 break
         bad = {k: o for k, o in outcomes.items() if o.status not in ("ok", "dry-run")}
         summary = f"bulk {action.title.lower()} done: {len(outcomes) - len(bad)} of {len(plans)} ok"
         summary += "".join(f"\n{short_id(k)} {o.status}: {inert(o.message)}" for k, o in bad.items())
-        self.notify(summary, title=action.title, timeout=15, severity="warning" if bad else "information")
+        self.tell(summary, title=action.title, timeout=15, severity="warning" if bad else "information")
         self.last_bulk = outcomes
         for poller in self._pollers:
             poller.trigger()
@@ -367,6 +367,10 @@ class AreaScreen(Screen):
         ctx = self.shell.context
         actor = Actor(ctx.operator, ctx.role, self.console_id, read_only=ctx.read_only, dry_run=ctx.dry_run)
         return Runbook(self.shell.services, actor)
+
+    def tell(self, message: str, **kwargs: Any) -> None:
+        """A notification whose text may carry a backend's words: shown, never read as markup."""
+        self.notify(inert(message), markup=False, **kwargs)
 
     def action_refresh_now(self) -> None:
         for poller in self._pollers:

@@ -158,7 +158,7 @@ class IncidentsScreen(AreaScreen):
                 with Panel(title="Open incidents", id="incidents-panel"):
                     yield LiveTable(INCIDENT_COLUMNS, id="incidents-table")
                 with Panel(title="Timeline", id="timeline-panel"):
-                    yield Static("no incident selected — D declares one", id="timeline")
+                    yield Static("no incident selected — I declares one", id="timeline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -264,7 +264,7 @@ class IncidentsScreen(AreaScreen):
         incident = self.incidents.get(key or "")
         timeline = self.query_one("#timeline", Static)
         if incident is None:
-            timeline.update("no open incident — D declares one")
+            timeline.update("no open incident — I declares one")
             return
         try:
             entries = await self.shell.services.incidents.timeline(incident)
@@ -312,7 +312,7 @@ class IncidentsScreen(AreaScreen):
             return key, {}
         incident = self._selected_incident()
         if incident is None:
-            self.notify("select an incident first (i), or D declares one", severity="warning")
+            self.notify("select an incident first (i), or I declares one", severity="warning")
             self.action_tab("incidents")
             return None
         return str(incident.id), {}
@@ -346,6 +346,6 @@ class IncidentsScreen(AreaScreen):
         try:
             written = await self.shell.services.incidents.export(incident, path)
         except (OSError, ServiceError) as exc:
-            self.notify(str(exc), severity="error", title="Post-mortem not written")
+            self.notify(inert(exc), severity="error", title="Post-mortem not written", markup=False)
             return
-        self.notify(f"written to {written}", title=f"Post-mortem {incident.ref}")
+        self.notify(inert(f"written to {written}"), title=f"Post-mortem {incident.ref}", markup=False)

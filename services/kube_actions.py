@@ -257,7 +257,7 @@ async def _restart_verify(env: ActionEnv, target: str, params, result: Result, p
 RESTART_DEPLOYMENT = Action(
     name="rollout_restart",
     title="Rollout restart",
-    key="R",
+    key="B",
     role="oncall",
     confirmation=Confirmation.YES_NO,
     help="replace every pod of a deployment (the restartedAt patch kubectl uses)",

@@ -228,22 +228,22 @@ def _refund_cents(params: Mapping[str, Any], paid: int) -> int | None:
 
 async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
     detail = await env.services.orders.detail(target)
-    calls = []
+    calls = [query_text("set_order_canceled", id=target)]
     warnings = []
     sub = detail.stripe_subscription_id if detail else None
     pi = detail.stripe_payment_intent_id if detail else None
     paid = (detail.amount_cents or 0) if detail else 0
+    server = detail.pterodactyl_server_id if detail else None
+    if params.get("delete_server"):
+        calls.append(query_text("clear_order_server", id=target))
     if sub:
         calls.append(f"DELETE /v1/subscriptions/{sub}\nIdempotency-Key: {idempotency_key('cancel', target)}")
     refund = _refund_cents(params, paid)
     if refund:
         key = idempotency_key("refund", target, refund)
         calls.append(f"POST /v1/refunds payment_intent={pi} amount={refund}\nIdempotency-Key: {key}")
-    calls.append(query_text("set_order_canceled", id=target))
-    server = detail.pterodactyl_server_id if detail else None
     if params.get("delete_server"):
         calls.append(env.services.panel.delete_call_text(server or "<none>"))
-        calls.append(query_text("clear_order_server", id=target))
         warnings.append(f"server {server} and its files are deleted from the panel")
     money = f"refund ${refund / 100:.2f} of ${paid / 100:.2f}" if refund else "no refund"
     stripe = "cancel its Stripe subscription, " if sub else ""
@@ -277,6 +277,12 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
     payments = env.services.payments
     done: dict[str, Any] = {}
     try:
+        # The database's changes first, uncommitted: a change the database refuses stops the
+        # action before anything leaves the console; they commit after the calls succeed.
+        progress("setting the order canceled")
+        await named_queries().set_order_canceled(conn, id=target)
+        if params.get("delete_server"):
+            await named_queries().clear_order_server(conn, id=target)
         if row["stripe_subscription_id"]:
             progress("canceling the Stripe subscription")
             state = await payments.payment_state(
@@ -293,12 +299,9 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
             key = idempotency_key("refund", target, refund)
             done["refund_id"] = await payments.refund(row["stripe_payment_intent_id"], refund, key)
             done["refund_cents"] = refund
-        progress("setting the order canceled")
-        await named_queries().set_order_canceled(conn, id=target)
         if params.get("delete_server"):
             progress(f"deleting server {row['pterodactyl_server_id']} in the panel")
             deleted = await env.services.panel.delete_server(row["pterodactyl_server_id"])
-            await named_queries().clear_order_server(conn, id=target)
             done["server_deleted"] = row["pterodactyl_server_id"]
             done["server_was_there"] = deleted
     except ActionFailed:

@@ -82,7 +82,7 @@ async def test_a_rule_fires_and_is_silenced_and_unsilenced_from_the_console(seed
             await wait_until(pilot, joined, timeout=20)
             key = next(k for k, r in alerts.shown.items() if str(r[2]) == "DatabaseConnectionFailed")
             alerts.move_cursor(row=alerts.get_row_index(key))
-            await pilot.press("s")
+            await pilot.press("Z")
             await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
             await pilot.press("ctrl+u", *"30m", "enter")
             await wait_until(pilot, lambda: isinstance(app.screen, AskScreen) and not app.screen.value)
@@ -103,7 +103,7 @@ async def test_a_rule_fires_and_is_silenced_and_unsilenced_from_the_console(seed
             silences = screen.query_one("#silences-table", LiveTable)
             await wait_until(pilot, lambda: silence.id in silences.shown)
             silences.move_cursor(row=silences.get_row_index(silence.id))
-            await pilot.press("x")
+            await pilot.press("U")
             await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
             await pilot.press("y")
             await wait_until(

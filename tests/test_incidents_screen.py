@@ -28,7 +28,7 @@ async def test_declare_from_an_alert_note_and_export(seeded_db, tmp_path):
         assert {"OrdersStuckInPaid", "OrdersInError", "NodeCapacityHigh"} <= set(names)
         key = next(k for k, row in alerts.shown.items() if str(row[2]) == "OrdersStuckInPaid")
         alerts.move_cursor(row=alerts.get_row_index(key))
-        await pilot.press("D")
+        await pilot.press("I")
         await wait_until(pilot, lambda: isinstance(app.screen, ChooseScreen))
         await pilot.press("enter")  # the preset: P1 for a critical alert
         await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
@@ -42,7 +42,7 @@ async def test_declare_from_an_alert_note_and_export(seeded_db, tmp_path):
         assert str(row[1]) == "P1" and row[2] == "detection" and row[3] == "alice"
         assert str(row[4]).startswith("responded in")  # taking command on declaring is the first response
         assert str(row[5]).startswith("next update in")
-        await pilot.press("n")
+        await pilot.press("N")
         await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
         await pilot.press(*"retried 4 orders", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
@@ -111,7 +111,7 @@ async def test_a_p1_without_an_update_for_30_minutes_reminds_the_commander(seede
             pilot, lambda: any("Status update due" in (n.title or "") for n in app._notifications)
         )
         # A note is the update: the clock starts over and the row stops being red.
-        await pilot.press("i", "n")
+        await pilot.press("i", "N")
         await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
         await pilot.press(*"webhook secret rotated, watching", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))

@@ -159,13 +159,13 @@ def run_demo(*, reset: bool = False, read_only: bool = False) -> int:
         asyncio.run(console_login(cluster.dsn("postgres"), console_password))
         console_dsn = cluster.dsn(DEMO_DB, user=CONSOLE_LOGIN, password=console_password)
         say(f"the console connects as {CONSOLE_LOGIN} (in ops_runtime: it can only append to the audit log)")
-        from console.main import run_tui
         from console.sandbox.fake_bot import FakeBot
         from console.sandbox.fake_functions import FakeFunctions
         from console.sandbox.fake_kube import FakeKube, populate
         from console.sandbox.fake_panel import FakePanel
         from console.sandbox.fake_stripe import FakeStripe
         from console.settings import Settings, real_user
+        from console.tui import run_tui
 
         # The provisioning functions' stand-in: retried orders really get a server.
         functions = FakeFunctions(dsn, service_key=secrets.token_urlsafe(16))

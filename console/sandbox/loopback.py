@@ -19,6 +19,13 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
+        # Every request as (method, path), in order: what a test compares with a preview.
+        self.requests: list[tuple[str, str]] = []
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler):
+        self.requests.append((request.method, request.path))
+        return await handler(request)
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -38,7 +45,7 @@ class LoopbackServer:
 
         async def boot() -> None:
             await self.setup()
-            app = web.Application()
+            app = web.Application(middlewares=[self._record])
             self.routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
