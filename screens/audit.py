@@ -13,6 +13,7 @@ from screens.base import AreaScreen, DataShown
 from screens.shown import plain
 from screens.widgets import Panel, ShellHeader
 from services.audit import AuditFilter, AuditRow
+from services.text import inert
 
 PAGE = 200
 FILTER_KEYS = ("operator", "action", "target", "outcome")
@@ -117,7 +118,7 @@ class AuditScreen(AreaScreen):
         try:
             self.where = parse_filter(event.value)
         except ValueError as exc:
-            self.notify(str(exc), severity="error", title="Filter not applied")
+            self.notify(inert(exc), severity="error", title="Filter not applied", markup=False)
             return
         self.before = [None]
         self.query_one(DataTable).focus()

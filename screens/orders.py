@@ -345,7 +345,7 @@ class OrdersScreen(AreaScreen):
                     # offered: its own preview and confirmation
                     await self.run_action(self.find_action("sync_panel_account"), order_id)
         except ServiceError as exc:
-            self.notify(escape(str(exc)), severity="error")
+            self.notify(inert(exc), severity="error", markup=False)
 
     @work(exclusive=True, group="stripe", exit_on_error=False)
     async def action_stripe(self) -> None:
