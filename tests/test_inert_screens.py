@@ -106,7 +106,7 @@ async def test_a_pods_name_and_its_log_lines_are_drawn_inert(seeded_db, tmp_path
             await pilot.press("3", "p")
             screen = app.screen
             table = screen.query_one("#pods-table", LiveTable)
-            await wait_until(pilot, lambda: f"{ns}/{evil_pod}" in table.shown)
+            await wait_until(pilot, lambda: f"{ns}/{evil_pod}" in table.shown, timeout=30)
             await wait_until(pilot, lambda: "evil\\x1b]0;PWNED\\x07" in drawn(app))
             assert_inert(drawn(app))
             table.move_cursor(row=table.get_row_index(f"{ns}/{evil_pod}"))
@@ -117,7 +117,7 @@ async def test_a_pods_name_and_its_log_lines_are_drawn_inert(seeded_db, tmp_path
                 cluster.log, ns, evil_pod, "\tat Main\x1b[2J\x1b]0;PWNED\x07 [b]not bold[/b]"
             )
             line = "        at Main\\x1b[2J\\x1b]0;PWNED\\x07 [b]not bold[/b]"
-            await wait_until(pilot, lambda: line in log.lines)
+            await wait_until(pilot, lambda: line in log.lines, timeout=30)
             await wait_until(pilot, lambda: "not bold" in drawn(app))
             assert "logs of pod production/evil\\x1b]0;PWNED\\x07" in drawn(app)
             assert_inert(drawn(app) + "".join(log.lines))
