@@ -179,7 +179,7 @@ class Runbook:
         refusal = self.forbidden(action)
         if refusal is None and action.confirmation_for(params) is not plan.confirmation:
             refusal = "the plan's confirmation does not match its params: nothing was run"
-        if refusal is None and plan.confirmation is Confirmation.TYPED:
+        if refusal is None and plan.confirmation is Confirmation.TYPED and not self.actor.dry_run:
             if str(confirmed or "").strip() != target:
                 what = "id" if action.target_kind in ("order", "user", "incident") else "name"
                 refusal = f"not confirmed: type the {action.target_kind} {what} {target} to confirm"

@@ -144,3 +144,29 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await pilot.pause(0.05)
+
+
+FAKE_KEYS = ("test-service-role-key", "sk_test_trust_0123456789", "ptla_trust_0123456789")
+
+
+@pytest.fixture
+def fakes(seeded_db: str):
+    """The provisioning functions, Stripe and the panel as loopback fakes on the seeded
+    business, each recording its requests (method, path); keys from FAKE_KEYS."""
+    from types import SimpleNamespace
+
+    from console.sandbox.fake_functions import FakeFunctions
+    from console.sandbox.fake_panel import FakePanel
+    from console.sandbox.fake_stripe import FakeStripe
+
+    key, stripe_key, panel_key = FAKE_KEYS
+    made = SimpleNamespace(
+        functions=FakeFunctions(seeded_db, service_key=key, provision_delay=0.3),
+        stripe=FakeStripe(stripe_key, dsn=seeded_db),
+        panel=FakePanel(panel_key),
+    )
+    for fake in vars(made).values():
+        fake.start()
+    yield made
+    for fake in vars(made).values():
+        fake.stop()

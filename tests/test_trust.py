@@ -12,43 +12,22 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import asyncpg
-import pytest
 from typer.testing import CliRunner
 
 from console.cli import cli
-from console.sandbox.fake_functions import FakeFunctions
-from console.sandbox.fake_panel import FakePanel
-from console.sandbox.fake_stripe import FakeStripe
 from console.settings import Settings, real_user
 from console.wiring import build_services
 from screens.action_modal import ActionConfirmScreen, AskScreen
 from screens.orders import OrdersScreen
 from services.order_actions import CANCEL, RETRY
 from services.runbook import Actor, Runbook
-from tests.conftest import wait_until
+from tests.conftest import FAKE_KEYS, wait_until
 from tests.helpers import make_app, text_of
 from tests.tcp_proxy import TcpProxy
 
-KEY = "test-service-role-key"
-STRIPE_KEY = "sk_test_trust_0123456789"
-PANEL_KEY = "ptla_trust_0123456789"
-
-
-@pytest.fixture
-def fakes(seeded_db):
-    made = SimpleNamespace(
-        functions=FakeFunctions(seeded_db, service_key=KEY, provision_delay=0.3),
-        stripe=FakeStripe(STRIPE_KEY, dsn=seeded_db),
-        panel=FakePanel(PANEL_KEY),
-    )
-    for fake in vars(made).values():
-        fake.start()
-    yield made
-    for fake in vars(made).values():
-        fake.stop()
+KEY, STRIPE_KEY, PANEL_KEY = FAKE_KEYS
 
 
 def backends(dsn: str, fakes) -> dict[str, str]:

@@ -23,7 +23,7 @@ class LoopbackServer:
         self.requests: list[tuple[str, str]] = []
 
     @web.middleware
-    async def _record(self, request: web.Request, handler):
+    async def _log_request(self, request: web.Request, handler):
         self.requests.append((request.method, request.path))
         return await handler(request)
 
@@ -45,7 +45,7 @@ class LoopbackServer:
 
         async def boot() -> None:
             await self.setup()
-            app = web.Application(middlewares=[self._record])
+            app = web.Application(middlewares=[self._log_request])
             self.routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
