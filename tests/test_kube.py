@@ -354,10 +354,11 @@ async def test_another_consoles_scale_in_flight_shows_and_blocks_a_second_one(se
         screen = await _open_nodes(pilot, app, "k")
         # Bob's console is scaling agis-bot right now (it holds the claim).
         claims = app.services.claims
-        taken, _ = await claims.take("deployment", f"{NS}/agis-bot", "scale_deployment", "bob", "bobs-console", None)
+        key = f"{NS}/agis-bot"
+        taken, _ = await claims.take("deployment", key, "scale_deployment", "bob", "bobs-console", None)
         assert taken is not None
         bar = screen.query_one("ClaimsBar")
-        await wait_until(pilot, lambda: f"bob is scaling deployment {NS}/agis-bot" in text_of(bar), timeout=10)
+        await wait_until(pilot, lambda: f"bob is scaling deployment {key}" in text_of(bar), timeout=10)
         book = Runbook(app.services, Actor("alice", "oncall", screen.console_id))
         outcome = await book.execute(SCALE_DEPLOYMENT, "agis-bot", {"namespace": NS, "replicas": 5})
         assert outcome.status == "busy" and f"bob is scaling deployment {NS}/agis-bot" in outcome.message

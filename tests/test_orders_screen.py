@@ -297,9 +297,9 @@ async def test_bulk_retry_marks_several_and_reports_each(seeded_db, functions):
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert all(o in app.screen.question for o in ids)
         await pilot.press("y")
-        await wait_until(pilot, lambda: any("bulk retry provisioning done" in str(n.message) for n in app._notifications),
-                         timeout=60)  # fmt: skip
-        summary = next(str(n.message) for n in app._notifications if "bulk retry provisioning done" in str(n.message))
+        done = "bulk retry provisioning done"
+        await wait_until(pilot, lambda: any(done in str(n.message) for n in app._notifications), timeout=60)
+        summary = next(str(n.message) for n in app._notifications if done in str(n.message))
     assert sum(functions.calls[o] for o in ids) == 3
     conn = await asyncpg.connect(seeded_db)
     try:
@@ -323,8 +323,9 @@ def test_orders_retry_on_the_command_line(seeded_db, functions):
                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert viewer.returncode == 1 and "needs the support role" in viewer.stdout  # unknown OS user: viewer
     assert functions.calls[order] == 0
-    from console.settings import real_user
     import tempfile
+
+    from console.settings import real_user
 
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(f'[operators]\n{real_user()} = "support"\n')
