@@ -114,6 +114,9 @@ class AreaScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._pollers: list[Poller[Any]] = []
+        self._poll_handlers: dict[
+            str, tuple[Callable[[Any], None], Callable[[ServiceError], None] | None]
+        ] = {}
         # Who "this console" is for claims: other consoles see and respect its actions.
         self.console_id = f"tui-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -130,25 +133,51 @@ class AreaScreen(Screen):
         interval: float | None = None,
         on_error: Callable[[ServiceError], None] | None = None,
     ) -> Poller[T]:
-        """Start polling `fetch` in a worker; results go to `on_result` in the event loop."""
-
-        def failed(error: ServiceError) -> None:
-            if on_error:
-                on_error(error)
-            # A failing panel is news for the header badge: check that backend now.
-            self.shell.health_check_now(error.backend)
-
+        """Start polling `fetch` in a worker. Its results and failures reach the screen the
+        one way worker results do: as a message (`Polled`, `PollFailed`), whose handler
+        calls `on_result` / `on_error`; nothing the poller runs touches a widget."""
+        key = f"{self.AREA}.{name}"
+        self._poll_handlers[key] = (on_result, on_error)
         poller: Poller[T] = Poller(
-            f"{self.AREA}.{name}",
+            key,
             fetch,
             interval or self.shell.context.refresh(self.AREA),
-            on_result=on_result,
-            on_error=failed,
+            on_result=lambda result: self.post_message(self.Polled(key, result)),
+            on_error=lambda error: self.post_message(self.PollFailed(key, error)),
         )
         self._pollers.append(poller)
         self.shell.poll_hub.add(poller)
         self.run_worker(poller.run(), group=f"poll-{name}", exit_on_error=False, exclusive=False)
         return poller
+
+    class Polled(Message):
+        """One poller's fresh result (posted by the poller, handled on the screen)."""
+
+        def __init__(self, key: str, result: Any) -> None:
+            super().__init__()
+            self.key = key
+            self.result = result
+
+    class PollFailed(Message):
+        """One poller's failure."""
+
+        def __init__(self, key: str, error: ServiceError) -> None:
+            super().__init__()
+            self.key = key
+            self.error = error
+
+    def on_area_screen_polled(self, message: Polled) -> None:
+        message.stop()
+        on_result, _ = self._poll_handlers[message.key]
+        on_result(message.result)
+
+    def on_area_screen_poll_failed(self, message: PollFailed) -> None:
+        message.stop()
+        _, on_error = self._poll_handlers[message.key]
+        if on_error:
+            on_error(message.error)
+        # A failing panel is news for the header badge: check that backend now.
+        self.shell.health_check_now(message.error.backend)
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         """(name, help, callback) entries this screen adds to the command palette: its
