@@ -54,6 +54,11 @@ class Resolved:
     backup_encryption_key: Secret | None = None
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for App.set_keymap
 
+    def urls(self) -> tuple[str | None, ...]:
+        """Every URL setting: what may carry a credential to mask in messages and logs."""
+        return (self.prometheus_url, self.alertmanager_url, self.stripe_api_base, self.s3_endpoint,
+                self.panel_url, self.provisioner_url, self.bot_url)  # fmt: skip
+
     def refresh_for(self, area: str) -> float:
         return self.refresh.get(area, self.refresh.get("default", 10.0))
 

@@ -26,6 +26,9 @@ def require_terminal() -> None:
 
 def run_tui(settings: Resolved, *, read_only: bool, dry_run: bool) -> None:
     require_terminal()
+    from services.text import mask_logs
+
+    mask_logs(*settings.urls())
     from console.app import OpsConsole
     from console.wiring import build_services
     from screens.base import ShellContext

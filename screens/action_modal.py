@@ -15,6 +15,7 @@ from textual.widgets import Input, OptionList, Static
 
 from screens.shown import fill, plain
 from services.runbook import Confirmation, Plan, show_value
+from services.text import inert
 
 
 def shown(value: object, limit: int | None = None) -> Text:
@@ -54,12 +55,10 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         plan = self.plan
         with Vertical():
-            yield Static(
-                f"[b]{escape(plan.action.title)}[/b] — {plan.action.target_kind} {shown(plan.target)}"
-            )
+            yield Static(fill("[b]{}[/b] — {} {}", plan.action.title, plan.action.target_kind, plan.target))
             if plan.params:
-                given = ", ".join(f"{k} = {shown(show_value(v), 80)}" for k, v in plan.params.items())
-                yield Static(f"[dim]with[/dim] {given}", id="params")
+                given = ", ".join(f"{k} = {inert(show_value(v), 80)}" for k, v in plan.params.items())
+                yield Static(fill("[dim]with[/dim] {}", given), id="params")
             yield Static(shown(plan.preview.summary), id="summary")
             with VerticalScroll(id="calls"):
                 yield Static(shown("\n\n".join(plan.preview.calls)), id="calls-text")
@@ -140,14 +139,14 @@ class InfoScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,enter", "close", "Close")]
 
-    def __init__(self, title: str, body: str):
+    def __init__(self, title: str, body: str | Text):
         super().__init__()
         self.title_text = title
-        self.body = body
+        self.body = body  # our markup, or Text holding a backend's values (screens.shown.fill)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]{escape(self.title_text)}[/b]")
+            yield Static(fill("[b]{}[/b]", self.title_text))
             with VerticalScroll():
                 yield Static(self.body, id="info-body")
             yield Static("Enter / Esc closes", classes="muted")
@@ -175,7 +174,7 @@ class AskScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(shown(self.question))
-            yield Input(value=self.value, id="answer")
+            yield Input(value=inert(self.value), id="answer")
             yield Static("Enter answers · Esc cancels", classes="muted")
 
     def on_mount(self) -> None:
@@ -213,7 +212,7 @@ class ChooseScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(shown(self.question))
-            yield OptionList(*(f"{o} (current)" if o == self.current else o for o in self.options))
+            yield OptionList(*(plain(f"{o} (current)" if o == self.current else o) for o in self.options))
             yield Static("↑↓ choose · Enter switches · Esc cancels", classes="muted")
 
     def on_mount(self) -> None:

@@ -341,7 +341,9 @@ class AreaScreen(Screen):
         question = f"{action.title} for {len(plans)} {action.target_kind}s, each: {calls}\n" + "\n".join(
             lines + more
         )
-        if not await self.app.push_screen_wait(ConfirmScreen(inert(question))):
+        from screens.action_modal import shown
+
+        if not await self.app.push_screen_wait(ConfirmScreen(shown(question))):
             return {}
         outcomes: dict[str, Outcome] = {}
         for n, plan in enumerate(plans, start=1):

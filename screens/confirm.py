@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -27,7 +28,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "No", show=False),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str | Text) -> None:
+        """`question` is our markup, or Text holding a backend's words (never read as markup)."""
         super().__init__()
         self.question = question
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -335,10 +334,10 @@ class OrdersScreen(AreaScreen):
             elif hint == "plan":
                 d = await orders.detail(order_id)
                 if d is not None:
-                    body = (f"plan {d.plan_id} ({d.plan_name}): game {d.game}, {d.ram_gb} GB RAM, "
-                            f"panel egg {d.egg_id}\nThe panel answered 422: check that egg {d.egg_id} exists "
-                            "for this game and its variables are complete.")  # fmt: skip
-                    await self.app.push_screen_wait(InfoScreen("Failed to create server: 422", escape(body)))
+                    body = fill("plan {} ({}): game {}, {} GB RAM, panel egg {}\nThe panel answered 422: "
+                                "check that egg {} exists for this game and its variables are complete.",
+                                d.plan_id, d.plan_name, d.game, d.ram_gb, d.egg_id, d.egg_id)  # fmt: skip
+                    await self.app.push_screen_wait(InfoScreen("Failed to create server: 422", body))
             elif hint == "panel_sync":
                 d = await orders.detail(order_id)
                 if d is not None and not d.has_panel_account:

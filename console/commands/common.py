@@ -70,6 +70,9 @@ def settings_or_exit(ctx: typer.Context, config: Path | None = None) -> Resolved
         settings = load_settings(config or flags.config).resolved()
     except ConfigError as exc:
         raise fail([f"config: {line}" for line in exc.problems], 2) from None
+    from services.text import mask_logs
+
+    mask_logs(*settings.urls())
     return replace(settings, read_only=settings.read_only or flags.read_only)
 
 

@@ -14,8 +14,10 @@ def doctor(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Check configuration and every backend: one line each; exit 0 only if all configured answer."""
     from console.wiring import build_services
     from services.doctor import run_doctor
+    from services.text import mask_urls_in
 
-    services = build_services(settings_or_exit(ctx, config))
+    settings = settings_or_exit(ctx, config)
+    services = build_services(settings)
 
     async def go():
         await services.open()
@@ -35,7 +37,7 @@ def doctor(ctx: typer.Context, config: ConfigOption = None) -> None:
         elif finding.state == "not configured":
             echo(f"{name}  not configured  ({finding.reason})")
         else:
-            echo(f"{name}  FAILING         {finding.reason}")
+            echo(f"{name}  FAILING         {mask_urls_in(finding.reason or '', *settings.urls())}")
     failing = [f for f in findings if not f.passed]
     configured = [f for f in findings if f.state != "not configured"]
     echo(
