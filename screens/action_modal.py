@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
 from screens.shown import fill, plain
-from services.runbook import Confirmation, Plan, show_value
+from services.runbook import Confirmation, Plan
 from services.text import inert
 
 
@@ -34,7 +34,7 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
         width: 96; max-width: 96%; height: auto; max-height: 90%; border: thick $warning;
         padding: 0 1; background: $surface;
     }
-    ActionConfirmScreen #calls { height: auto; max-height: 12; background: $panel; padding: 0 1; }
+    ActionConfirmScreen #calls { height: auto; max-height: 22; background: $panel; padding: 0 1; }
     ActionConfirmScreen .refusal { color: $error; text-style: bold; }
     ActionConfirmScreen .warning { color: $warning; text-style: bold; }
     ActionConfirmScreen .muted { color: $text-muted; }
@@ -57,7 +57,8 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
         with Vertical():
             yield Static(fill("[b]{}[/b] — {} {}", plan.action.title, plan.action.target_kind, plan.target))
             if plan.params:
-                given = ", ".join(f"{k} = {inert(show_value(v), 80)}" for k, v in plan.params.items())
+                shown_params = plan.action.shown_params(plan.params)
+                given = ", ".join(f"{k} = {inert(v, 80)}" for k, v in shown_params)
                 yield Static(fill("[dim]with[/dim] {}", given), id="params")
             yield Static(shown(plan.preview.summary), id="summary")
             with VerticalScroll(id="calls"):

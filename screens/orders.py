@@ -201,7 +201,8 @@ class OrdersScreen(AreaScreen):
         for order in page.orders:
             table.add_row(*order_row(order, order.id in self.marked), key=order.id)
         if keep is not None and keep in {o.id for o in page.orders}:
-            table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=False)
+            # scroll to it: after a view switch the kept order may sit far down the new list
+            table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=True)
         elif page.orders:  # the order left this view: act on what the cursor shows, nothing else
             table.move_cursor(row=0, animate=False)
             self.selected = page.orders[0].id

@@ -109,6 +109,8 @@ class Input:
     optional: bool = False  # may be left out (then absent from the params)
     asked: bool = True
     suggest: Suggest | None = None
+    show: Callable[[Any], str] = show_value  # a parsed value as the operator reads it back
+
 
     def value(self, raw: str) -> Any:
         if self.choices and raw.strip() not in self.choices:
@@ -259,6 +261,10 @@ class Action:
                 continue
             params[spec.name] = spec.value(str(given))
         return params
+
+    def shown_params(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(name, value as the operator reads it) for each input given, in declared order."""
+        return [(i.name, i.show(params[i.name])) for i in self.inputs if i.name in params]
 
     def as_json(self) -> dict[str, Any]:
         return {

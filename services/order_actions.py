@@ -219,6 +219,13 @@ def parse_refund(text: str | None) -> int | None:
     return int(amount * 100)
 
 
+def show_refund(cents: int | None) -> str:
+    """A parsed refund as the operator reads it back."""
+    if cents is None:
+        return "none"
+    return "all of it" if cents == -1 else f"${cents / 100:.2f}"
+
+
 def _refund_cents(params: Mapping[str, Any], paid: int) -> int | None:
     refund = params.get("refund")
     if refund is None:
@@ -339,6 +346,7 @@ CANCEL = Action(
             parse_refund,
             default="",
             optional=True,
+            show=show_refund,
         ),
         Input("delete_server", "delete the panel server and its files too? yes / no", yes_no, default="no"),
     ),

@@ -153,6 +153,8 @@ def run_action(
         out = not as_json
         if out:
             echo(f"{action.title} — {action.target_kind} {plan.target} (as {actor.operator}, {actor.role})")
+            if plan.params:
+                echo("with " + ", ".join(f"{k} = {v}" for k, v in action.shown_params(plan.params)))
             echo(plan.preview.summary)
             for call in plan.preview.calls:
                 echo("  " + call.replace("\n", "\n  "))
