@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from services.incidents import SEVERITIES, STEPS
+from services.incidents import SEVERITIES, STEPS, lock_incident
 from services.postgres import named_queries, query_text
 from services.runbook import (
     Action,
@@ -84,14 +84,6 @@ def silence_matchers(target: str, params: Mapping[str, Any]) -> list[dict[str, A
     return [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(found.items())]
 
 
-async def _locked(conn, target: str):
-    try:
-        incident_id = int(target)
-    except ValueError:
-        return None
-    return await named_queries().incident_for_update(conn, id=incident_id)
-
-
 # -- declare ----------------------------------------------------------------------------
 
 
@@ -162,23 +154,23 @@ async def _status_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
 
 
 async def _status_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    row = await _locked(conn, target)
+    row = await lock_incident(conn, target)
     if row is None:
         return f"there is no incident {target}"
     if params.get("status") not in STEPS:
         return f"status must be one of {', '.join(STEPS)}"
-    if row["status"] == params["status"]:
+    if row.status == params["status"]:
         return f"INC-{target} is already in {params['status']}"
     return None
 
 
 async def _status_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
     q = named_queries()
-    row = await _locked(conn, target)
+    row = await lock_incident(conn, target)
     await q.set_incident_status(conn, id=int(target), status=params["status"])
     await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="status",
-                               body=f"{row['status']} → {params['status']}")  # fmt: skip
-    return Result(f"INC-{target}: {row['status']} → {params['status']}", {"from": row["status"]})
+                               body=f"{row.status} → {params['status']}")  # fmt: skip
+    return Result(f"INC-{target}: {row.status} → {params['status']}", {"from": row.status})
 
 
 INCIDENT_STATUS = Action(
@@ -197,11 +189,11 @@ async def _command_preview(env: ActionEnv, target: str, params: Mapping[str, Any
 
 
 async def _command_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    row = await _locked(conn, target)
+    row = await lock_incident(conn, target)
     if row is None:
         return f"there is no incident {target}"
-    if row["commander"] == (params.get("commander") or env.actor.operator):
-        return f"{row['commander']} is already the commander"
+    if row.commander == (params.get("commander") or env.actor.operator):
+        return f"{row.commander} is already the commander"
     return None
 
 
@@ -230,7 +222,7 @@ async def _note_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) 
 
 
 async def _note_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    if await _locked(conn, target) is None:
+    if await lock_incident(conn, target) is None:
         return f"there is no incident {target}"
     if not str(params.get("text", "")).strip():
         return "the note is empty"
@@ -267,18 +259,18 @@ async def _pm_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) ->
 
 
 async def _pm_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    return None if await _locked(conn, target) is not None else f"there is no incident {target}"
+    return None if await lock_incident(conn, target) is not None else f"there is no incident {target}"
 
 
 async def _pm_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
     q = named_queries()
-    row = await _locked(conn, target)
+    row = await lock_incident(conn, target)
     values = {
-        k: str(params.get(k) if params.get(k) is not None else row[k])
+        k: str(params.get(k) if params.get(k) is not None else getattr(row, k))
         for k in ("impact", "root_cause", "action_items")
     }
     await q.set_incident_text(conn, id=int(target), **values)
-    changed = [k.replace("_", " ") for k in values if values[k] != row[k]]
+    changed = [k.replace("_", " ") for k in values if values[k] != getattr(row, k)]
     await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="field",
                                body="wrote " + (", ".join(changed) or "nothing new"))  # fmt: skip
     return Result(f"INC-{target}: post-mortem fields saved")

@@ -131,6 +131,19 @@ def _incident(row) -> Incident:
     return Incident(**values)
 
 
+async def lock_incident(conn, target: str) -> Incident | None:
+    """The incident `target` (its number), locked FOR UPDATE in `conn`'s transaction; None
+    when there is none (or `target` is no number)."""
+    try:
+        incident_id = int(target)
+    except ValueError:
+        return None
+    from services.postgres import named_queries
+
+    row = await named_queries().incident_for_update(conn, id=incident_id)
+    return None if row is None else _incident(row)
+
+
 class IncidentsService:
     def __init__(self, postgres: PostgresService):
         self.postgres = postgres

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.nodes import lock_node
 from services.postgres import named_queries, query_text
 from services.runbook import Action, ActionEnv, Confirmation, Preview, Progress, Result
 
@@ -31,10 +32,10 @@ def _preview(enable: bool):
 
 def _check(enable: bool):
     async def check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-        row = await named_queries().node_for_update(conn, name=target)
+        row = await lock_node(conn, target)
         if row is None:
             return f"there is no node {target}"
-        if row["enabled"] == enable:
+        if row.enabled == enable:
             return f"node {target} is already {'enabled' if enable else 'disabled'}"
         return None
 
@@ -45,10 +46,10 @@ def _run(enable: bool):
     async def run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
         progress(f"{'enabling' if enable else 'disabling'} {target}")
         await named_queries().set_node_enabled(conn, name=target, enabled=enable)
-        row = await named_queries().node_for_update(conn, name=target)
+        row = await lock_node(conn, target)
         state = "enabled" if enable else "disabled"
-        return Result(f"node {target} {state} ({row['live_servers']} live servers on it)",
-                      {"live_servers": row["live_servers"]})  # fmt: skip
+        return Result(f"node {target} {state} ({row.live_servers} live servers on it)",
+                      {"live_servers": row.live_servers})  # fmt: skip
 
     return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.postgres import PostgresService
+from services.postgres import PostgresService, named_queries
 
 WARN_USAGE = 80.0  # the runbooks' "Node capacity > 80%" warning
 
@@ -109,3 +109,19 @@ def capacity_json(capacity: Capacity) -> list[dict]:
         }
         for n in capacity.nodes
     ]
+
+
+@dataclass(frozen=True)
+class LockedNode:
+    """A game node as its enable/disable precondition sees it, locked for the change."""
+
+    id: int
+    name: str
+    enabled: bool
+    live_servers: int
+
+
+async def lock_node(conn, name: str) -> LockedNode | None:
+    """The node, locked FOR UPDATE in `conn`'s transaction, with its live servers; or None."""
+    row = await named_queries().node_for_update(conn, name=name)
+    return None if row is None else LockedNode(**dict(row))

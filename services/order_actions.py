@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.orders import LockedOrder, lock_order, order_state, panel_account
 from services.payments import idempotency_key
 from services.postgres import named_queries, query_text
 from services.provisioner import PANEL_USER, PROVISION
@@ -46,8 +47,8 @@ def hint_for(error: str | None) -> str | None:
     return None
 
 
-async def _order_row(conn, order_id: str):
-    return await named_queries().order_for_update(conn, id=order_id)
+async def _order_row(conn, order_id: str) -> LockedOrder | None:
+    return await lock_order(conn, order_id)
 
 
 # -- retry provisioning ---------------------------------------------------------------
@@ -65,10 +66,10 @@ async def _retry_check(env: ActionEnv, conn, target: str, params: Mapping[str, A
     row = await _order_row(conn, target)
     if row is None:
         return f"there is no order {target}"
-    if row["status"] not in ("paid", "error"):
-        return f"order is {row['status']}: only paid or error orders are retried"
-    if row["pterodactyl_server_id"]:
-        return f"order already has server {row['pterodactyl_server_id']}"
+    if row.status not in ("paid", "error"):
+        return f"order is {row.status}: only paid or error orders are retried"
+    if row.pterodactyl_server_id:
+        return f"order already has server {row.pterodactyl_server_id}"
     return None
 
 
@@ -87,26 +88,25 @@ async def _retry_run(env: ActionEnv, target: str, params, conn, progress: Progre
 async def _retry_verify(env: ActionEnv, target: str, params, result: Result, progress: Progress) -> Result:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    state = named_queries().order_state
     while True:
         async with env.services.postgres.connection() as conn:
-            row = await state(conn, id=target)
+            row = await order_state(conn, target)
         waited = loop.time() - started
-        if row["status"] in ("provisioned", "active") and row["pterodactyl_server_id"]:
+        if row.status in ("provisioned", "active") and row.pterodactyl_server_id:
             return Result(
-                f"provisioned: server {row['pterodactyl_server_id']} "
-                f"({row['pterodactyl_server_identifier']}) after {waited:.0f} s",
-                {**result.detail, "server_id": row["pterodactyl_server_id"]},
+                f"provisioned: server {row.pterodactyl_server_id} "
+                f"({row.pterodactyl_server_identifier}) after {waited:.0f} s",
+                {**result.detail, "server_id": row.pterodactyl_server_id},
             )
-        if row["status"] == "error":
-            error = row["error_message"] or "unknown error"
+        if row.status == "error":
+            error = row.error_message or "unknown error"
             raise ActionFailed(f"provisioning failed: {error}", hint=hint_for(error))
         if waited > VERIFY_TIMEOUT:
             raise ActionFailed(
-                f"no server id after {VERIFY_TIMEOUT:.0f} s (order is {row['status']}); "
+                f"no server id after {VERIFY_TIMEOUT:.0f} s (order is {row.status}); "
                 "check the function's logs, then retry"
             )
-        progress(f"waiting for the server id… {waited:.0f} s (order is {row['status']})")
+        progress(f"waiting for the server id… {waited:.0f} s (order is {row.status})")
         await asyncio.sleep(VERIFY_EVERY)
 
 
@@ -140,9 +140,9 @@ async def _sync_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) 
 async def _sync_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
     if await conn.fetchval("SELECT NOT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)", target):
         return f"there is no user {target}"
-    row = await named_queries().panel_account(conn, user_id=target)
+    row = await panel_account(conn, target)
     if row is not None:
-        return f"the user already has panel account {row['pterodactyl_user_id']}"
+        return f"the user already has panel account {row.pterodactyl_user_id}"
     return None
 
 
@@ -163,11 +163,11 @@ async def _sync_run(env: ActionEnv, target: str, params, conn, progress: Progres
 
 async def _sync_verify(env: ActionEnv, target: str, params, result: Result, progress: Progress) -> Result:
     async with env.services.postgres.connection() as conn:
-        row = await named_queries().panel_account(conn, user_id=target)
+        row = await panel_account(conn, target)
     if row is None:
         raise ActionFailed("the function answered, but no external_accounts row exists for the user")
     return Result(
-        f"panel account {row['pterodactyl_user_id']} ({row['panel_username']}) exists",
+        f"panel account {row.pterodactyl_user_id} ({row.panel_username}) exists",
         result.detail,
         secret=result.secret,
     )
@@ -266,15 +266,15 @@ async def _cancel_check(env: ActionEnv, conn, target: str, params: Mapping[str, 
     row = await _order_row(conn, target)
     if row is None:
         return f"there is no order {target}"
-    if row["status"] in ("canceled", "refunded", "expired"):
-        return f"order is already {row['status']}"
-    refund = _refund_cents(params, row["amount_cents"] or 0)
+    if row.status in ("canceled", "refunded", "expired"):
+        return f"order is already {row.status}"
+    refund = _refund_cents(params, row.amount_cents or 0)
     if refund is not None:
-        if not row["stripe_payment_intent_id"]:
+        if not row.stripe_payment_intent_id:
             return "the order has no Stripe payment to refund"
-        if refund > (row["amount_cents"] or 0):
-            return f"refund ${refund / 100:.2f} is more than the ${(row['amount_cents'] or 0) / 100:.2f} paid"
-    if params.get("delete_server") and not row["pterodactyl_server_id"]:
+        if refund > (row.amount_cents or 0):
+            return f"refund ${refund / 100:.2f} is more than the ${(row.amount_cents or 0) / 100:.2f} paid"
+    if params.get("delete_server") and not row.pterodactyl_server_id:
         return "the order has no panel server to delete"
     return None
 
@@ -290,26 +290,24 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
         await named_queries().set_order_canceled(conn, id=target)
         if params.get("delete_server"):
             await named_queries().clear_order_server(conn, id=target)
-        if row["stripe_subscription_id"]:
+        if row.stripe_subscription_id:
             progress("canceling the Stripe subscription")
-            state = await payments.payment_state(
-                row["stripe_payment_intent_id"], row["stripe_subscription_id"]
-            )
+            state = await payments.payment_state(row.stripe_payment_intent_id, row.stripe_subscription_id)
             if state.subscription_status != "canceled":
                 await payments.cancel_subscription(
-                    row["stripe_subscription_id"], idempotency_key("cancel", target)
+                    row.stripe_subscription_id, idempotency_key("cancel", target)
                 )
             done["subscription"] = "canceled"
-        refund = _refund_cents(params, row["amount_cents"] or 0)
+        refund = _refund_cents(params, row.amount_cents or 0)
         if refund:
             progress(f"refunding ${refund / 100:.2f}")
             key = idempotency_key("refund", target, refund)
-            done["refund_id"] = await payments.refund(row["stripe_payment_intent_id"], refund, key)
+            done["refund_id"] = await payments.refund(row.stripe_payment_intent_id, refund, key)
             done["refund_cents"] = refund
         if params.get("delete_server"):
-            progress(f"deleting server {row['pterodactyl_server_id']} in the panel")
-            deleted = await env.services.panel.delete_server(row["pterodactyl_server_id"])
-            done["server_deleted"] = row["pterodactyl_server_id"]
+            progress(f"deleting server {row.pterodactyl_server_id} in the panel")
+            deleted = await env.services.panel.delete_server(row.pterodactyl_server_id)
+            done["server_deleted"] = row.pterodactyl_server_id
             done["server_was_there"] = deleted
     except ActionFailed:
         raise

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from services.postgres import PostgresService
+from services.postgres import PostgresService, named_queries
 
 PAGE_SIZE = 200
 VIEWS = ("stuck", "errors", "recent", "search")
@@ -181,3 +181,61 @@ class OrdersService:
         values["id"] = str(values["id"])
         values["user_id"] = str(values["user_id"])
         return OrderDetail(**values)
+
+
+# -- what the order runbooks read: typed, never raw records ---------------------------
+
+
+@dataclass(frozen=True)
+class LockedOrder:
+    """An order as its action's precondition sees it, locked for the rest of the transaction."""
+
+    id: str
+    user_id: str
+    status: str
+    pterodactyl_server_id: str | None
+    stripe_subscription_id: str | None
+    stripe_payment_intent_id: str | None
+    amount_cents: int | None
+    has_panel_account: bool
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An order's provisioning state right now (what a retry waits on)."""
+
+    id: str
+    status: str
+    pterodactyl_server_id: str | None
+    pterodactyl_server_identifier: str | None
+    error_message: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PanelAccount:
+    user_id: str
+    pterodactyl_user_id: str | None
+    panel_username: str | None
+    created_at: datetime | None
+
+
+def _typed(cls, row):
+    if row is None:
+        return None
+    values = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
+    return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+
+
+async def lock_order(conn, order_id: str) -> LockedOrder | None:
+    """The order, locked FOR UPDATE in `conn`'s transaction; None when there is none."""
+    return _typed(LockedOrder, await named_queries().order_for_update(conn, id=order_id))
+
+
+async def order_state(conn, order_id: str) -> OrderState | None:
+    return _typed(OrderState, await named_queries().order_state(conn, id=order_id))
+
+
+async def panel_account(conn, user_id: str) -> PanelAccount | None:
+    """The customer's panel account, or None."""
+    return _typed(PanelAccount, await named_queries().panel_account(conn, user_id=user_id))
