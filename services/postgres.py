@@ -204,18 +204,25 @@ class PostgresService:
         Returns what its aiosql operation returns: a list of rows for a plain select, one
         row for `^`, one value for `$`, the status string for `!`. Polls pass read=True
         (the replica when there is one); actions pass read=False (always the primary).
+        With `conn`, the query runs on that connection, inside whatever it has open.
         """
         queries = named_queries()
         if query not in queries.available_queries:
             raise KeyError(f"no named query {query!r} in sql/queries")
         fn = getattr(queries, query)
-        async with self.connection(read=read) as conn:
+
+        async def on(connection: asyncpg.Connection) -> Any:
             try:
                 if fn.operation is SQLOperationType.SELECT:
-                    return [row async for row in fn(conn, **params)]
-                return await fn(conn, **params)
+                    return [row async for row in fn(connection, **params)]
+                return await fn(connection, **params)
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 raise self._fail(exc) from exc
+
+        if conn is not None:  # the caller's connection (and transaction, or snapshot)
+            return await on(conn)
+        async with self.connection(read=read) as pooled:
+            return await on(pooled)
 
     async def ping(self) -> Ping:
         """Server version and round-trip time of SELECT version(); raises ServiceError."""
