@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
 
 from screens.action_modal import AskScreen
@@ -258,20 +259,31 @@ class IncidentsScreen(AreaScreen):
         if event.table.id == "incidents-table":
             self._load_timeline()
 
-    @work(exclusive=True, group="timeline", exit_on_error=False)
-    async def _load_timeline(self) -> None:
+    class TimelineLoaded(Message):
+        """The selected incident's timeline, ready to show (posted by the timeline worker)."""
+
+        def __init__(self, content: str | Text) -> None:
+            super().__init__()
+            self.content = content
+
+    def on_incidents_screen_timeline_loaded(self, message: TimelineLoaded) -> None:
+        self.query_one("#timeline", Static).update(message.content)
+
+    def _load_timeline(self) -> None:
         key = self.query_one("#incidents-table", LiveTable).selected_key
-        incident = self.incidents.get(key or "")
-        timeline = self.query_one("#timeline", Static)
+        self._fetch_timeline(self.incidents.get(key or ""))
+
+    @work(exclusive=True, group="timeline", exit_on_error=False)
+    async def _fetch_timeline(self, incident: Incident | None) -> None:
         if incident is None:
-            timeline.update("no open incident — I declares one")
+            self.post_message(self.TimelineLoaded("no open incident — I declares one"))
             return
         try:
             entries = await self.shell.services.incidents.timeline(incident)
         except ServiceError as exc:
-            timeline.update(plain(exc, "red"))
+            self.post_message(self.TimelineLoaded(plain(exc, "red")))
             return
-        timeline.update(timeline_text(incident, entries))
+        self.post_message(self.TimelineLoaded(timeline_text(incident, entries)))
 
     # -- actions ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, Static, TabbedContent, TabPane
 
@@ -545,21 +546,34 @@ class PodLogScreen(Screen):
             )
         )
 
+    class Streamed(Message):
+        """A log line, or (with `state`) how the stream stands; posted by the stream worker."""
+
+        def __init__(self, line: str | None = None, state: str | Text | None = None) -> None:
+            super().__init__()
+            self.line = line
+            self.state = state
+
+    def on_pod_log_screen_streamed(self, message: Streamed) -> None:
+        if message.line is not None:
+            # A pod writes what it likes: shown inert (tabs laid out first, a stack trace
+            # stays readable), never passed to the terminal.
+            self.query_one(Log).write_line(inert(message.line.expandtabs(8)))
+        if message.state is not None:
+            self._title(message.state)
+
     @work(exclusive=True, group="logs", exit_on_error=False)
     async def _stream(self) -> None:
         kube = self.app.services.kube  # type: ignore[attr-defined]
-        log = self.query_one(Log)
-        self._title("last 100 lines, following")
+        self.post_message(self.Streamed(state="last 100 lines, following"))
         try:
             async for line in kube.pod_log(self.namespace, self.pod, tail=100, follow=True,
                                            context=self.context):  # fmt: skip
-                # A pod writes what it likes: shown inert (tabs laid out first, a stack trace
-                # stays readable), never passed to the terminal.
-                log.write_line(inert(line.expandtabs(8)))
+                self.post_message(self.Streamed(line))
         except ServiceError as exc:
-            self._title(plain(exc, "red"))
+            self.post_message(self.Streamed(state=plain(exc, "red")))
             return
-        self._title("the log stream ended (the pod stopped or was replaced)")
+        self.post_message(self.Streamed(state="the log stream ended (the pod stopped or was replaced)"))
 
     def action_toggle_follow(self) -> None:
         log = self.query_one(Log)

@@ -235,6 +235,18 @@ class OrdersScreen(AreaScreen):
             self._detail_timer.stop()
         self._detail_timer = self.set_timer(0.15, lambda: self._load_detail(self.selected))
 
+    class DetailLoaded(Message):
+        """One order's detail pane, ready to show (posted by the detail worker)."""
+
+        def __init__(self, order_id: str, content: str | Text) -> None:
+            super().__init__()
+            self.order_id = order_id
+            self.content = content
+
+    def on_orders_screen_detail_loaded(self, message: DetailLoaded) -> None:
+        if self.selected == message.order_id:  # the cursor may have moved on meanwhile
+            self.query_one("#detail", Static).update(message.content)
+
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:
         try:
@@ -243,11 +255,10 @@ class OrdersScreen(AreaScreen):
             if detail is not None and detail.user_id:
                 history += await self._audit.page(AuditFilter(target=detail.user_id), limit=5)
         except ServiceError as exc:
-            self.query_one("#detail", Static).update(plain(exc, "red"))
+            self.post_message(self.DetailLoaded(order_id, plain(exc, "red")))
             return
-        if self.selected == order_id:
-            text = detail_text(detail, sorted(history, key=lambda r: -r.id)) if detail else "order not found"
-            self.query_one("#detail", Static).update(text)
+        text = detail_text(detail, sorted(history, key=lambda r: -r.id)) if detail else "order not found"
+        self.post_message(self.DetailLoaded(order_id, text))
 
     # -- navigation -------------------------------------------------------------------
 

@@ -323,3 +323,40 @@ def test_escape_sequences_in_customer_data_are_shown_not_interpreted(seeded_db, 
         assert "evil" in result.output
     shown = run(["orders", "--search", order], {"DATABASE_URL": seeded_runtime_db}).output
     assert "evil\\x1b]0;PWNED\\x07\\x1b[2J" in shown  # visible, so support can see what is there
+
+
+# -- the plan shown is the plan run --------------------------------------------------------
+
+
+async def test_a_plan_changed_after_it_was_shown_is_refused(seeded_db, seeded_runtime_db, fakes):
+    import dataclasses
+
+    order = (await fetch(seeded_db, ACTIVE_WITH_SERVER))[0][0]
+    services = build_services(Settings.isolated(**backends(seeded_runtime_db, fakes)).resolved())
+    book = Runbook(services, Actor("sue", "support", "c1"))
+    try:
+        shown = await book.plan(CANCEL, order, CANCEL.parse({"refund": "", "delete_server": "no"}))
+        assert "no refund" in shown.preview.summary
+        swapped = dataclasses.replace(shown, params={"refund": -1, "delete_server": True})
+        outcome = await book.run(swapped, confirmed=order)
+        assert outcome.status == "refused" and "changed after it was shown" in outcome.message
+        other = Runbook(services, Actor("sue", "support", "c1"))  # another engine's seal does not do
+        assert (await other.run(shown, confirmed=order)).status == "refused"
+    finally:
+        await services.close()
+    assert fakes.stripe.requests == [] and fakes.panel.requests == []
+    status = (await fetch(seeded_db, "SELECT status FROM orders WHERE id = $1::uuid", order))[0][0]
+    assert status == "active"
+
+
+async def test_a_read_only_console_writes_no_post_mortem_file(seeded_runtime_db, tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(seeded_runtime_db)
+    app.context = dataclasses.replace(app.context, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4", "i", "e")
+        await wait_until(pilot, lambda: any("read-only" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, AskScreen)
+    assert list(tmp_path.iterdir()) == []
