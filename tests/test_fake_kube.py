@@ -168,8 +168,8 @@ async def test_scaling_a_deployment_moves_its_pods(api):
     ]
     await apps.patch_namespaced_deployment_scale("agis-bot", NS, patch)  # JSON patch
     assert len(await _bot_pods(api)) == 2
-    await apps.replace_namespaced_deployment_scale(
-        "agis-bot", NS, {"metadata": {"name": "agis-bot"}, "spec": {"replicas": 4}}
+    await apps.patch_namespaced_deployment_scale(
+        "agis-bot", NS, {"spec": {"replicas": 4}}, _content_type="application/merge-patch+json"
     )
     deployment = await apps.read_namespaced_deployment("agis-bot", NS)
     assert (deployment.spec.replicas, deployment.status.ready_replicas, len(await _bot_pods(api))) == (
@@ -299,13 +299,43 @@ async def test_errors_are_status_objects(api, fake, tmp_path):
         'deployments.apps "nope" not found',
     )
     assert body["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(fake.ca_pem)
     cfg = client.Configuration(
         host=fake.url, api_key={"BearerToken": "wrong"}, api_key_prefix={"BearerToken": "Bearer"}
     )
+    cfg.ssl_ca_cert = str(ca)
     async with client.ApiClient(cfg) as stranger:
         with pytest.raises(ApiException) as denied:
             await client.CoreV1Api(stranger).list_node()
     assert denied.value.status == 401 and json.loads(denied.value.body)["reason"] == "Unauthorized"
+
+
+async def test_tls_like_a_real_cluster(api, fake, tmp_path):
+    """The kubeconfig carries the CA (no insecure flag) and the client verifies the server with it;
+    a client that does not trust that CA is refused before any request is made."""
+    import base64
+    import ssl
+
+    import yaml
+
+    kubeconfig = yaml.safe_load(fake.kubeconfig(tmp_path / "kubeconfig").read_text())
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    assert cluster["server"] == fake.url and fake.url.startswith("https://127.0.0.1:")
+    assert "insecure-skip-tls-verify" not in cluster
+    assert base64.b64decode(cluster["certificate-authority-data"]) == fake.ca_pem
+    assert api.configuration.verify_ssl and len((await client.CoreV1Api(api).list_node()).items) == 3
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await http.get(f"{fake.url}/version")
+        headers = {"Authorization": f"Bearer {fake.token}"}
+        async with http.get(f"{fake.url}/version", headers=headers, ssl=fake.ssl_context()) as answer:
+            assert answer.status == 200 and (await answer.json())["gitVersion"] == "v1.29.4-fake"
+        context = ssl.create_default_context(cadata=fake.ca_pem.decode())
+        context.check_hostname = True
+        async with http.get(f"https://localhost:{fake.url.rsplit(':', 1)[1]}/version", headers=headers,
+                            ssl=context) as answer:  # fmt: skip
+            assert answer.status == 200  # the certificate names localhost too
 
 
 async def test_churn_and_the_demo_story_move_the_world(api, fake):
