@@ -13,6 +13,7 @@ from typing import Any
 
 from services.audit_anchor import AnchorStore, DatabaseIdentity, Head
 from services.errors import ServiceError
+from services.orders import like_prefix
 from services.postgres import PostgresService
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,11 @@ class AuditService:
     async def page(
         self, where: AuditFilter = AuditFilter(), *, before_id: int | None = None, limit: int = 200
     ) -> list[AuditRow]:
-        """Newest first, filtered; `before_id` is the keyset cursor of the previous page."""
+        """Newest first, filtered (the target by its prefix: `ed113faf` finds that order's
+        rows); `before_id` is the keyset cursor of the previous page."""
+        target = None if where.target is None else like_prefix(where.target)
         rows = await self.postgres.run(
-            "audit_page", operator=where.operator, action=where.action, target=where.target,
+            "audit_page", operator=where.operator, action=where.action, target=target,
             outcome=where.outcome, before_id=before_id, limit=limit,
         )  # fmt: skip
         return [_row(r) for r in rows]

@@ -12,6 +12,8 @@ from services.postgres import PostgresService, named_queries
 
 PAGE_SIZE = 200
 VIEWS = ("stuck", "errors", "recent", "search")
+MIN_PREFIX = 6  # hex digits of an id prefix (the tables show 8)
+SEARCH_CAP = 5000  # matches read off a prefix index before walking newest first instead
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,36 @@ def _order(row) -> Order:
     return Order(**values)
 
 
+def _without(row, column: str) -> dict:
+    values = dict(row)
+    del values[column]
+    return values
+
+
+def uuid_prefix_span(text: str) -> tuple[str, str] | None:
+    """(lowest, highest) uuid starting with `text`, the start of a uuid as the tables show
+    it (at least MIN_PREFIX hex digits, with or without its dashes); None for other text.
+    PostgreSQL orders uuids by their bytes, so a prefix is one range of the primary key."""
+    digits: list[str] = []
+    dashes: set[int] = set()
+    for char in text.strip().lower():
+        if char == "-" and len(digits) in {8, 12, 16, 20} - dashes:
+            dashes.add(len(digits))
+            continue
+        if char not in "0123456789abcdef":
+            return None
+        digits.append(char)
+    if not MIN_PREFIX <= len(digits) < 32:
+        return None
+    hexed = "".join(digits)
+    return str(uuid.UUID(hexed.ljust(32, "0"))), str(uuid.UUID(hexed.ljust(32, "f")))
+
+
+def like_prefix(text: str) -> str:
+    """`text` as a LIKE pattern matching itself only: its % and _ are literal."""
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+
+
 def parse_uuid(text: str) -> str | None:
     """The canonical uuid in `text`, or None when it is not one."""
     try:
@@ -159,15 +191,36 @@ class OrdersService:
         return OrderPage(view=view, orders=orders, more=len(rows) > limit)
 
     async def _search(self, query: str, limit: int) -> list:
+        """Newest first, one indexed query per form (an OR across forms made PostgreSQL
+        filter every order): a uuid (order or user id); a uuid prefix as the tables show
+        it; a server name or an email prefix, case-insensitive, wildcards literal."""
         text = query.strip()
         if not text:
             return []
         key = parse_uuid(text)
         if key is not None:
             return await self.postgres.run("search_orders_by_uuid", key=key, limit=limit)
-        # LIKE wildcards in what the operator typed are literal text, not patterns.
-        prefix = text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-        return await self.postgres.run("search_orders_by_text", prefix=prefix, limit=limit)
+        found = []
+        span = uuid_prefix_span(text)
+        if span is not None:
+            low, high = span
+            found += await self.postgres.run("search_orders_by_id_prefix", low=low, high=high, limit=limit)
+        pattern = like_prefix(text)
+        for form in ("server_name", "email"):
+            found += await self._by_prefix(form, pattern, limit)
+        unique = {row["id"]: row for row in found}.values()
+        return sorted(unique, key=lambda r: (r["created_at"], str(r["id"])), reverse=True)[:limit]
+
+    async def _by_prefix(self, form: str, pattern: str, limit: int) -> list:
+        """Orders whose `form` (server_name, email) starts with `pattern`. At most
+        SEARCH_CAP matches are read off the prefix index and the newest kept; a prefix
+        matching more is common enough that walking all orders newest first finds
+        `limit` of them within limit * orders / SEARCH_CAP rows."""
+        query = f"search_orders_by_{form}"
+        rows = await self.postgres.run(query, prefix=pattern, cap=SEARCH_CAP, limit=limit)
+        if rows and rows[0]["hits"] >= SEARCH_CAP:
+            return await self.postgres.run(f"{query}_newest", prefix=pattern, limit=limit)
+        return [_without(row, "hits") for row in rows]
 
     async def detail(self, order_id: str) -> OrderDetail | None:
         """Every field of one order, or None when there is no such order."""

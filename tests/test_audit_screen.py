@@ -66,3 +66,25 @@ def test_an_audit_row_shows_who_and_how_it_ended():
                    "outcome", "failed", 6, 1500, {}, "Stripe refused")  # fmt: skip
     cells = audit_row(row)
     assert str(cells[2]) == "alice (support)" and str(cells[4]) == "failed" and cells[5] == "1,500"
+
+
+async def test_the_target_filter_takes_the_short_id_the_tables_show(empty_db):
+    from services.audit import AuditFilter
+
+    audit = AuditService(build_services(Settings.isolated(DATABASE_URL=empty_db).resolved()).postgres)
+    order, other = "ed113faf-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "ed113fb0-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    for target in (order, other, "node_1", "nodeX1"):
+        await audit.record(operator="alice", role="support", action="retry_provisioning", target=target,
+                           phase="intent")  # fmt: skip
+    assert [r.target for r in await audit.page(AuditFilter(target="ed113faf"))] == [order]
+    assert [r.target for r in await audit.page(AuditFilter(target=order))] == [order]
+    assert {r.target for r in await audit.page(AuditFilter(target="ed113f"))} == {order, other}
+    assert [r.target for r in await audit.page(AuditFilter(target="node_"))] == ["node_1"]  # '_' is literal
+    app = make_app(empty_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 4)
+        await pilot.press("slash", *"target=ed113faf", "enter")
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert str(table.get_row_at(0)[6]) == order

@@ -105,3 +105,82 @@ def test_audit_verify_on_a_fresh_log(seeded_db):
     run = subprocess.run([sys.executable, "-m", "console", "audit", "verify"], capture_output=True, text=True,
                          env=env, timeout=60)  # fmt: skip
     assert run.returncode == 0 and "audit chain intact: 0 rows" in run.stdout
+
+
+async def _add_orders(dsn, ids, server_name="prefix-test"):
+    """Orders with chosen ids (to share a prefix), for an existing customer and plan."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for order_id in ids:
+            await conn.execute(
+                "INSERT INTO orders (id, user_id, plan_id, server_name, status)"
+                " SELECT $1::uuid, user_id, plan_id, $2, 'paid' FROM orders LIMIT 1", order_id, server_name,
+            )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+async def test_the_short_id_the_tables_show_finds_its_order(seeded_db):
+    service = orders_service(seeded_db)
+    some = (await service.page("stuck")).orders[0]
+    for typed in (some.id[:8], some.id[:6], some.id[:13], some.id[:13].replace("-", ""), some.id[:8].upper()):
+        found = (await service.page("search", query=typed)).orders
+        assert some.id in [o.id for o in found], typed
+        start = typed.lower()[:6]
+        assert all(o.id.startswith(start) or o.user_id.startswith(start) for o in found)
+    for not_a_prefix in (
+        some.id[:5],
+        some.id[:7] + "-",
+        f"{some.id[:8]}--{some.id[9:12]}",
+        "zz" + some.id[:6],
+    ):
+        assert some.id not in [o.id for o in (await service.page("search", query=not_a_prefix)).orders]
+
+
+async def test_an_ambiguous_prefix_lists_every_candidate(seeded_db):
+    ids = ["feedf00d-0000-4000-8000-000000000001", "feedf00d-ffff-4000-8000-000000000002",
+           "feedf00e-0000-4000-8000-000000000003"]  # fmt: skip
+    await _add_orders(seeded_db, ids)
+    service = orders_service(seeded_db)
+    assert {o.id for o in (await service.page("search", query="feedf00d")).orders} == set(ids[:2])
+    assert {o.id for o in (await service.page("search", query="FEEDF0")).orders} == set(ids)
+    assert [o.id for o in (await service.page("search", query="feedf00d-ffff")).orders] == [ids[1]]
+
+
+async def test_wildcards_in_a_search_are_literal_text(seeded_db):
+    await _add_orders(seeded_db, ["a0000000-0000-4000-8000-00000000000a"], server_name="odd_name%1")
+    await _add_orders(seeded_db, ["b0000000-0000-4000-8000-00000000000b"], server_name="oddXname-1")
+    service = orders_service(seeded_db)
+    names = [o.server_name for o in (await service.page("search", query="odd_name%")).orders]
+    assert names == ["odd_name%1"]
+    assert [o.server_name for o in (await service.page("search", query="ODD_")).orders] == ["odd_name%1"]
+    assert (await service.page("search", query="_")).orders == ()
+    assert (await service.page("search", query="%")).orders == ()
+
+
+async def test_a_broad_prefix_still_lists_the_newest_matches(seeded_db, monkeypatch):
+    """Past SEARCH_CAP matches the search walks orders newest first: the same answer."""
+    import services.orders as orders_module
+
+    service = orders_service(seeded_db)
+    capped = (await service.page("search", query="a", limit=50)).orders
+    monkeypatch.setattr(orders_module, "SEARCH_CAP", 3)
+    walked = (await service.page("search", query="a", limit=50)).orders
+    assert [o.id for o in walked] == [o.id for o in capped] and len(walked) == 50
+    assert all(o.server_name.lower().startswith("a") or o.email.startswith("a") for o in walked)
+
+
+def test_orders_search_on_the_command_line_takes_the_short_id(seeded_db):
+    import asyncio
+
+    async def one_stuck() -> str:
+        return (await orders_service(seeded_db).page("stuck")).orders[0].id
+
+    order = asyncio.run(one_stuck())
+    env = {**os.environ, "DATABASE_URL": seeded_db, "XDG_CONFIG_HOME": "/nonexistent"}
+    run = subprocess.run(
+        [sys.executable, "-m", "console", "orders", "--json", "--search", order[:8]],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert order in [o["id"] for o in json.loads(run.stdout)]

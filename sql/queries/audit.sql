@@ -15,13 +15,14 @@ WHERE d.datname = current_database();
 
 -- name: audit_page(operator, action, target, outcome, before_id, limit)
 -- One page of the audit log, newest first, filtered by whichever of operator, action,
--- target and outcome are given (NULL: any), before the keyset cursor id.
+-- target and outcome are given (NULL: any), before the keyset cursor id. `target` is a
+-- LIKE-escaped prefix: the 8 characters of an id the tables show find its rows.
 SELECT id, at, operator, role, action, target, phase, outcome, intent_id, duration_ms,
        detail::text AS detail, error
 FROM ops.audit_log
 WHERE (:operator::text IS NULL OR operator = :operator)
   AND (:action::text IS NULL OR action = :action)
-  AND (:target::text IS NULL OR target = :target)
+  AND (:target::text IS NULL OR target LIKE :target::text || '%')
   AND (:outcome::text IS NULL OR outcome = :outcome)
   AND (:before_id::bigint IS NULL OR id < :before_id)
 ORDER BY id DESC

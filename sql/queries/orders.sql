@@ -70,15 +70,87 @@ WHERE o.id = :key::uuid OR o.user_id = :key::uuid
 ORDER BY o.created_at DESC, o.id DESC
 LIMIT :limit;
 
--- name: search_orders_by_text(prefix, limit)
--- Orders whose server name or customer email starts with the text (case-insensitive).
+-- name: search_orders_by_id_prefix(low, high, limit)
+-- Orders whose id or user id starts with a prefix as the tables show it: the uuids from
+-- low to high (the prefix padded with 0s and with fs), one range of each index. Newest first.
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
        NULL::double precision AS minutes_waiting
 FROM orders o
 JOIN users u ON u.id = o.user_id
-WHERE lower(o.server_name) LIKE :prefix || '%'
-   OR o.user_id IN (SELECT id FROM users WHERE lower(email) LIKE :prefix || '%')
+WHERE o.id BETWEEN :low::uuid AND :high::uuid
+   OR o.user_id BETWEEN :low::uuid AND :high::uuid
+ORDER BY o.created_at DESC, o.id DESC
+LIMIT :limit;
+
+-- name: search_orders_by_server_name(prefix, cap, limit)
+-- The newest orders among the first `cap` whose server name starts with the LIKE-escaped
+-- prefix (case-insensitive), read off the covering prefix index alone; `hits` says how
+-- many matched up to `cap` (at `cap`, search_orders_by_server_name_newest answers instead).
+WITH hits AS MATERIALIZED (
+    SELECT o.id, o.created_at
+    FROM orders o
+    WHERE lower(o.server_name) LIKE lower(:prefix::text) || '%'
+    ORDER BY lower(o.server_name) USING ~<~
+    LIMIT :cap
+), newest AS (
+    SELECT id, created_at FROM hits ORDER BY created_at DESC, id DESC LIMIT :limit
+)
+SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
+       o.error_message, o.created_at, o.updated_at, u.email,
+       NULL::double precision AS minutes_waiting,
+       (SELECT count(*) FROM hits) AS hits
+FROM newest h
+JOIN orders o ON o.id = h.id
+JOIN users u ON u.id = o.user_id
+ORDER BY o.created_at DESC, o.id DESC;
+
+-- name: search_orders_by_server_name_newest(prefix, limit)
+-- Orders whose server name starts with a prefix that many orders share, newest first:
+-- all orders walked newest first until `limit` match.
+SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
+       o.error_message, o.created_at, o.updated_at, u.email,
+       NULL::double precision AS minutes_waiting
+FROM orders o
+JOIN users u ON u.id = o.user_id
+WHERE lower(o.server_name) LIKE lower(:prefix::text) || '%'
+ORDER BY o.created_at DESC, o.id DESC
+LIMIT :limit;
+
+-- name: search_orders_by_email(prefix, cap, limit)
+-- The newest orders of the first `cap` customers whose email starts with the LIKE-escaped
+-- prefix (case-insensitive), from the covering email and (user_id, created_at) indexes;
+-- `hits` counts those customers (at `cap`, search_orders_by_email_newest answers instead).
+WITH who AS MATERIALIZED (
+    SELECT id
+    FROM users
+    WHERE lower(email) LIKE lower(:prefix::text) || '%'
+    ORDER BY lower(email) USING ~<~
+    LIMIT :cap
+), newest AS (
+    SELECT o.id, o.created_at
+    FROM who w
+    JOIN orders o ON o.user_id = w.id
+    ORDER BY o.created_at DESC, o.id DESC
+    LIMIT :limit
+)
+SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
+       o.error_message, o.created_at, o.updated_at, u.email,
+       NULL::double precision AS minutes_waiting,
+       (SELECT count(*) FROM who) AS hits
+FROM newest h
+JOIN orders o ON o.id = h.id
+JOIN users u ON u.id = o.user_id
+ORDER BY o.created_at DESC, o.id DESC;
+
+-- name: search_orders_by_email_newest(prefix, limit)
+-- Orders of customers whose email starts with a prefix that many share, newest first.
+SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
+       o.error_message, o.created_at, o.updated_at, u.email,
+       NULL::double precision AS minutes_waiting
+FROM orders o
+JOIN users u ON u.id = o.user_id
+WHERE o.user_id IN (SELECT id FROM users WHERE lower(email) LIKE lower(:prefix::text) || '%')
 ORDER BY o.created_at DESC, o.id DESC
 LIMIT :limit;
 
