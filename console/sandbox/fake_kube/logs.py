@@ -25,10 +25,11 @@ class PodLogs:
         lines = self._lines.get(key)
         if lines is None:
             rng = random.Random(key[1])
-            when = now() - timedelta(seconds=200 * 3)
+            gaps = [timedelta(seconds=rng.uniform(0.5, 5.5)) for _ in range(200)]
+            when = now() - sum(gaps, timedelta())  # the last line was written just now
             lines = []
-            for _ in range(200):
-                when += timedelta(seconds=rng.uniform(0.5, 5.5))
+            for gap in gaps:
+                when += gap
                 lines.append(log_line(rng, app, when))
             self._lines[key] = lines
         return lines
