@@ -165,11 +165,16 @@ def test_describe_pod_and_deployment(fake, tmp_path):
     assert re.search(r"^\s+Reason:\s+CrashLoopBackOff$", described, re.M)
     assert re.search(r"^\s+Restart Count:\s+1$", described, re.M)
     assert re.search(r"^\s+cpu:\s+500m$", described, re.M)
+    assert re.search(
+        rf"Warning\s+BackOff\s+.*kubelet.*Back-off restarting failed container agis-bot in pod {pod}_",
+        described,
+    )
     deployment = kubectl("describe", "deployment", "agis-bot")
     assert re.search(
         r"^Replicas:\s+3 desired \| 3 updated \| 3 total \| 2 available \| 1 unavailable$", deployment, re.M
     )
     assert re.search(r"^NewReplicaSet:\s+agis-bot-\w+ \(3/3 replicas created\)$", deployment, re.M)
+    assert re.search(r"Normal\s+ScalingReplicaSet\s+.*Scaled up replica set agis-bot-\w+ to 3", deployment)
 
 
 def test_scale_a_deployment_and_the_fleet(fake, tmp_path):

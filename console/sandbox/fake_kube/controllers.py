@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from console.sandbox.fake_kube import events
 from console.sandbox.fake_kube.kinds import (
     DEPLOYMENT,
     FLEET,
@@ -321,38 +322,45 @@ class Cluster(Store):
 
     def _sync_replicasets(self, dep: dict, pod_hash: str, pods: list[dict]) -> None:
         """One ReplicaSet per template the deployment has had (what `describe deployment` and
-        `get rs` show): the current one with spec.replicas, older ones scaled to 0."""
+        `get rs` show): the current one with spec.replicas, older ones scaled to 0; each
+        scaling recorded as an event on the deployment."""
         meta, spec = dep["metadata"], dep["spec"]
         ns, name = meta["namespace"], meta["name"]
+        want = spec.get("replicas", 1)
         revision = (meta.get("annotations") or {}).get(REVISION, "1")
-        for (rns, rname), rs in list(self.objects["ReplicaSet"].items()):
-            owned = rns == ns and rs["metadata"].get("ownerReferences", [{}])[0].get("uid") == meta["uid"]
-            if owned and rname != f"{name}-{pod_hash}" and rs["spec"].get("replicas"):
-                self.put(REPLICASET, {**self.editable(REPLICASET, (rns, rname)), "spec": {**rs["spec"], "replicas": 0},
-                                      "status": {"replicas": 0, "observedGeneration": rs["metadata"].get("generation", 1)}})  # fmt: skip
         mine = [p for p in pods if p["metadata"].get("labels", {}).get(HASH) == pod_hash]
         count = sum(ready(p) for p in mine)
         template = copy.deepcopy(spec.get("template") or {})
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH] = pod_hash
         rs_meta = {"name": f"{name}-{pod_hash}", "namespace": ns, "uid": _replicaset_uid(dep, pod_hash), "generation": 1,
                    "labels": dict(template["metadata"]["labels"]),
-                   "annotations": {REVISION: revision, "deployment.kubernetes.io/desired-replicas": str(spec.get("replicas", 1))},
+                   "annotations": {REVISION: revision, "deployment.kubernetes.io/desired-replicas": str(want)},
                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": meta["uid"],
                                         "controller": True, "blockOwnerDeletion": True}]}  # fmt: skip
         rs = {"metadata": rs_meta,
-              "spec": {"replicas": spec.get("replicas", 1), "selector": {"matchLabels": {**_selector(dep), HASH: pod_hash}},
-                       "template": template},
+              "spec": {"replicas": want, "selector": {"matchLabels": {**_selector(dep), HASH: pod_hash}}, "template": template},
               "status": {"replicas": len(mine), "fullyLabeledReplicas": len(mine), "readyReplicas": count,
                          "availableReplicas": count, "observedGeneration": 1}}  # fmt: skip
         old = self.objects["ReplicaSet"].get((ns, rs_meta["name"]))
+        before = old["spec"].get("replicas", 0) if old else 0
         if old is not None:
             rs_meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
-            if {**old, "metadata": {**old["metadata"], "resourceVersion": None}} == {
-                **rs,
-                "metadata": {**rs_meta, "resourceVersion": None},
-            }:
-                return
-        self.put(REPLICASET, rs)
+            unchanged = {**old, "metadata": {**old["metadata"], "resourceVersion": None}}
+        if old is None or unchanged != {**rs, "metadata": {**rs_meta, "resourceVersion": None}}:
+            self.put(REPLICASET, rs)
+        if want != before:
+            self._scaled(dep, rs_meta["name"], before, want)
+        for (rns, rname), other in list(self.objects["ReplicaSet"].items()):
+            owned = rns == ns and other["metadata"].get("ownerReferences", [{}])[0].get("uid") == meta["uid"]
+            if owned and rname != rs_meta["name"] and other["spec"].get("replicas"):
+                self.put(REPLICASET, {**self.editable(REPLICASET, (rns, rname)), "spec": {**other["spec"], "replicas": 0},
+                                      "status": {"replicas": 0, "observedGeneration": other["metadata"].get("generation", 1)}})  # fmt: skip
+                self._scaled(dep, rname, other["spec"]["replicas"], 0)
+
+    def _scaled(self, dep: dict, replicaset: str, before: int, after: int) -> None:
+        way = "up" if after > before else "down"
+        events.record(self, DEPLOYMENT, dep, "Normal", "ScalingReplicaSet", f"Scaled {way} replica set {replicaset} to {after}",
+                      {"component": "deployment-controller"})  # fmt: skip
 
     # ---- fleets --------------------------------------------------------------------------
 
@@ -452,7 +460,11 @@ class Cluster(Store):
                     condition.update(status="False", reason="ContainersNotReady", lastTransitionTime=stamp,
                                      message=f"containers with unready status: [{' '.join(names)}]")  # fmt: skip
 
-        self.modify(POD, key, change)
+        pod = self.modify(POD, key, change)
+        for cs in pod["status"].get("containerStatuses") or []:
+            message = f"Back-off restarting failed container {cs['name']} in pod {key[1]}_{key[0]}({pod['metadata']['uid']})"
+            events.record(self, POD, pod, "Warning", "BackOff", message,
+                          {"component": "kubelet", "host": pod["spec"].get("nodeName", "")})  # fmt: skip
         when = now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self.append_log(
             key, f"{when} ERROR database ping failed: dial tcp 10.4.2.17:5432: connect: connection refused"

@@ -52,7 +52,10 @@ def human_duration(seconds: float) -> str:
 
 
 def age(obj: dict) -> str:
-    stamp = obj["metadata"].get("creationTimestamp")
+    return _since(obj["metadata"].get("creationTimestamp"))
+
+
+def _since(stamp: str | None) -> str:
     if not stamp:
         return "<unknown>"
     created = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now().tzinfo)
@@ -185,6 +188,11 @@ COLUMNS: dict[str, tuple[tuple[str, str, int, str, Cell], ...]] = {
                                 ("MaxPods", "integer", 0, "", lambda h: _get(h, "spec", "maxReplicas", default=0)),
                                 ("Replicas", "integer", 0, "", lambda h: _get(h, "status", "currentReplicas", default=0)),
                                 _AGE),
+    "Event": (("Last Seen", "string", 0, "", lambda e: _since(e.get("lastTimestamp"))),
+              ("Type", "string", 0, "", lambda e: e.get("type", "")),
+              ("Reason", "string", 0, "", lambda e: e.get("reason", "")),
+              ("Object", "string", 0, "", lambda e: f"{_get(e, 'involvedObject', 'kind', default='').lower()}/{_get(e, 'involvedObject', 'name')}"),
+              ("Message", "string", 0, "", lambda e: e.get("message", ""))),
     "Namespace": (_NAME, ("Status", "string", 0, "", lambda n: _get(n, "status", "phase", default="")), _AGE),
     # The Agones CRDs' additionalPrinterColumns.
     "Fleet": (_NAME,
