@@ -19,6 +19,7 @@ from screens.confirm import ConfirmScreen
 from screens.help import HelpScreen
 from screens.palette import AreaCommands
 from services.bundle import Services
+from services.errors import ServiceError
 from services.health import BackendStatus, Ping, Probe, backend_status
 from services.polling import Poller
 from services.postgres import OpsEvent
@@ -99,6 +100,7 @@ class OpsConsole(App):
         self._health_interval = health_interval
         self._probes: list[Probe] = services.probes()
         self._health: dict[str, Poller[Ping]] = {}
+        self._down: set[str] = set()  # backends whose last health check failed
         self._pings: dict[str, Ping] = {}
         self._startup_probe = os.environ.get("OPSCONSOLE_STARTUP_PROBE")
 
@@ -129,9 +131,20 @@ class OpsConsole(App):
     def _start_health_poller(self, probe: Probe) -> None:
         def remember(ping: Ping, name: str = probe.name) -> None:
             self._pings[name] = ping
+            if name in self._down:  # back: every panel reads it again now, not after its backoff
+                self._down.discard(name)
+                self.poll_hub.trigger_all()
+
+        def lost(_error: ServiceError, name: str = probe.name) -> None:
+            self._down.add(name)
 
         poller: Poller[Ping] = Poller(
-            f"health.{probe.name}", probe.ping, self._health_interval, on_result=remember, max_backoff=60
+            f"health.{probe.name}",
+            probe.ping,
+            self._health_interval,
+            on_result=remember,
+            on_error=lost,
+            max_backoff=self._health_interval,  # a ping is cheap: no backoff past the interval
         )
         self._health[probe.name] = poller
         self.run_worker(poller.run(), group=f"health-{probe.name}", exit_on_error=False)

@@ -114,6 +114,7 @@ class AreaScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._pollers: list[Poller[Any]] = []
+        self._failing: dict[str, str | None] = {}  # poller key -> the backend it failed on
         self._poll_handlers: dict[
             str, tuple[Callable[[Any], None], Callable[[ServiceError], None] | None]
         ] = {}
@@ -170,10 +171,14 @@ class AreaScreen(Screen):
         message.stop()
         on_result, _ = self._poll_handlers[message.key]
         on_result(message.result)
+        backend = self._failing.pop(message.key, None)
+        if backend is not None:  # the panel is back: so is its backend's badge, now
+            self.shell.health_check_now(backend)
 
     def on_area_screen_poll_failed(self, message: PollFailed) -> None:
         message.stop()
         _, on_error = self._poll_handlers[message.key]
+        self._failing[message.key] = message.error.backend
         if on_error:
             on_error(message.error)
         # A failing panel is news for the header badge: check that backend now.

@@ -3,18 +3,28 @@ today's orders per status, nodes taking orders) and the latest runbook actions."
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
+from functools import partial
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
 from screens.base import AreaScreen, DataShown
 from screens.shown import plain
-from screens.widgets import Panel, ShellHeader, Tile
+from screens.widgets import Panel, ShellHeader, Tile, short_age
+from services.alerts import AlertsSnapshot
 from services.errors import ServiceError
+from services.incidents import Incident, response_clock, update_clock
+from services.nodes import Capacity
 from services.overview import AuditEntry, Overview, StatusCount
+
+SEV_ORDER = {"critical": 0, "warning": 1, "info": 2}
+ALERT_STYLE = {"critical": "bold red", "warning": "yellow"}
 
 STATUS_STYLE = {
     "active": "green",
@@ -31,19 +41,82 @@ STATUS_STYLE = {
 
 
 def figure_tiles(overview: Overview) -> dict[str, tuple[str, bool, str]]:
-    """tile id -> (value, alert, note) for the headline figures."""
+    """tile id -> (value, alert, note) for the orders' headline figures."""
     oldest = overview.oldest_stuck_minutes
     stuck_note = f"oldest {oldest} min" if oldest is not None else ""
     return {
         "tile-stuck": (str(overview.stuck), overview.stuck > 0, stuck_note),
-        "tile-errors": (str(overview.errors), overview.errors > 0, ""),
-        "tile-created": (str(overview.created_24h), False, ""),
-        "tile-nodes": (
-            f"{overview.nodes_enabled}/{overview.nodes_total}",
-            overview.nodes_enabled == 0,
-            "",
-        ),
+        "tile-errors": (str(overview.errors), overview.errors > 0, f"{overview.created_24h} new in 24 h"),
     }
+
+
+HOT_NODE_PCT = 80.0
+
+
+def fire_lines(
+    alerts: AlertsSnapshot | None, incidents: list[Incident] | None, capacity: Capacity | None, now: datetime
+) -> Text:
+    """ "Is anything on fire?": firing alerts by severity, open incidents with their clocks,
+    nodes above 80 %. A source not read yet says so; a clear one says "none"."""
+    text = Text()
+
+    def heading(title: str, detail: str = "", style: str = "bold") -> None:
+        if text.plain:
+            text.append("\n")
+        text.append(title, style=style)
+        if detail:
+            text.append(f"  {detail}", style="dim")
+        text.append("\n")
+
+    firing = alerts.firing() if alerts else []
+    by_severity = Counter(a.severity or "none" for a in firing)
+    summary = " · ".join(
+        f"{n} {sev}" for sev, n in sorted(by_severity.items(), key=lambda kv: SEV_ORDER.get(kv[0], 9))
+    )
+    heading(
+        "ALERTS",
+        "reading…" if alerts is None else (summary or "none firing"),
+        "bold red" if by_severity.get("critical") else "bold",
+    )
+    for alert in firing[:6]:
+        text.append(f"  {alert.severity or 'none':<8} ", style=ALERT_STYLE.get(alert.severity, "dim"))
+        text.append_text(plain(alert.name, limit=40))
+        text.append(f"  {short_age(alert.since, now)}\n" if alert.since else "\n", style="dim")
+    if len(firing) > 6:
+        text.append(f"  … {len(firing) - 6} more (4 → alerts)\n", style="dim")
+    for failure in alerts.failed if alerts else ():
+        text.append_text(plain(f"  ! {failure}", "yellow", limit=120))
+        text.append("\n")
+
+    heading(
+        "INCIDENTS",
+        "reading…" if incidents is None else (f"{len(incidents)} open" if incidents else "none open"),
+        "bold red" if incidents and any(i.severity in ("P0", "P1") for i in incidents) else "bold",
+    )
+    for incident in (incidents or [])[:4]:
+        clock = response_clock(incident, now)
+        update = update_clock(incident, now)
+        text.append(f"  {incident.ref} {incident.severity} ", style="bold")
+        text.append_text(plain(incident.title, limit=40))
+        text.append(f"  {incident.status}\n    ", style="dim")
+        text.append(clock.text, style="bold red" if clock.missed else "")
+        if update:
+            text.append("  ·  ")
+            text.append(update.text, style="bold red" if update.missed else "")
+        text.append("\n")
+
+    hot = [n for n in (capacity.nodes if capacity else ()) if n.enabled and n.usage_pct >= HOT_NODE_PCT]
+    open_nodes = sum(1 for n in capacity.nodes if n.enabled) if capacity else 0
+    heading(
+        f"NODES ≥ {HOT_NODE_PCT:.0f} %",
+        "reading…" if capacity is None else f"{len(hot) or 'none'} of {open_nodes} open",
+        "bold yellow" if hot else "bold",
+    )
+    for node in hot[:5]:
+        text.append("  ")
+        text.append_text(plain(f"{node.name:<18}", limit=24))
+        text.append(f" {node.usage_pct:>4.0f} %  {node.available_ram_gb} GB free\n", style="yellow")
+    return text
 
 
 def status_row(count: StatusCount, widest: int) -> tuple[Text, str, Text]:
@@ -53,11 +126,22 @@ def status_row(count: StatusCount, widest: int) -> tuple[Text, str, Text]:
     return plain(count.status, style), str(count.orders), Text("█" * bar_len, style=style)
 
 
+OUTCOME_STYLE = {
+    "ok": "green",
+    "failed": "bold red",
+    "refused": "yellow",
+    "unknown": "bold yellow",
+    "abandoned": "magenta",
+    "running": "cyan",
+    "dry-run": "dim",
+}
+
+
 def action_row(entry: AuditEntry) -> tuple[str, Text, Text, Text]:
-    """(time, operator, action on target, outcome) for one audit entry, as plain text (a
+    """(time, operator, action on target, how it ended) for one action, as plain text (a
     rich Table reads a str cell as markup)."""
-    outcome = entry.outcome or ("running" if entry.phase == "intent" else "")
-    style = {"ok": "green", "failed": "bold red", "refused": "yellow"}.get(outcome, "dim")
+    outcome = entry.outcome or ""
+    style = OUTCOME_STYLE.get(outcome, "dim")
     target = f" {entry.target[:12]}" if entry.target else ""
     return (
         entry.at.strftime("%H:%M:%S"),
@@ -73,8 +157,11 @@ class OverviewScreen(AreaScreen):
     DEFAULT_CSS = """
     OverviewScreen #tiles { height: auto; }
     OverviewScreen #lower { height: 1fr; }
-    OverviewScreen #status-panel { width: 2fr; height: 1fr; }
+    OverviewScreen #fire-panel { width: 3fr; height: 1fr; }
     OverviewScreen #actions-panel { width: 3fr; height: 1fr; }
+    OverviewScreen #status-panel { width: 2fr; height: 1fr; }
+    OverviewScreen.-narrow #status-panel { display: none; }
+    OverviewScreen #fire { height: auto; }
     """
 
     class Loaded(Message):
@@ -84,33 +171,99 @@ class OverviewScreen(AreaScreen):
 
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
-        with Panel(title="Orders and nodes", id="tiles-panel"), Horizontal(id="tiles"):
+        with Panel(title="Is anything on fire?", id="tiles-panel"), Horizontal(id="tiles"):
+            yield Tile("alerts firing", id="tile-alerts")
+            yield Tile("open incidents", id="tile-incidents")
             yield Tile("stuck > 10 min", id="tile-stuck")
             yield Tile("in error", id="tile-errors")
-            yield Tile("orders, 24 h", id="tile-created")
-            yield Tile("nodes open", id="tile-nodes")
+            yield Tile("nodes ≥ 80 %", id="tile-nodes")
         with Horizontal(id="lower"):
-            with Panel(title="Last 24 h by status", id="status-panel"):
-                yield Static("loading…", id="status-table")
+            with Panel(title="On fire", id="fire-panel"), VerticalScroll():
+                yield Static("reading…", id="fire")
             with Panel(title="Recent actions", id="actions-panel"):
                 yield Static("loading…", id="actions-table")
+            with Panel(title="Last 24 h by status", id="status-panel"):
+                yield Static("loading…", id="status-table")
         yield Footer()
 
     def on_mount(self) -> None:
         self.overview: Overview | None = None
+        self.alerts: AlertsSnapshot | None = None
+        self.incidents: list[Incident] | None = None
+        self.capacity: Capacity | None = None
+        services = self.shell.services
         self._poller = self.poll(
             "figures",
-            self.shell.services.overview.overview,
+            services.overview.overview,
             lambda data: self.post_message(self.Loaded(data)),
             on_error=self._failed,
         )
-        self.set_interval(1.0, self._show_age)
+        self._fire_pollers = {
+            "alerts": self.poll(
+                "alerts", services.alerts.snapshot, partial(self._fire, "alerts"), on_error=self._failed
+            ),
+            "incidents": self.poll(
+                "incidents",
+                services.incidents.open_incidents,
+                partial(self._fire, "incidents"),
+                on_error=self._failed,
+            ),
+            "capacity": self.poll(
+                "capacity", services.nodes.capacity, partial(self._fire, "capacity"), on_error=self._failed
+            ),
+        }
+        self.set_interval(1.0, self._tick)
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width < 110, "-narrow")
 
     def _failed(self, _error: ServiceError) -> None:
         self._show_age()
 
+    def _fire(self, source: str, value) -> None:
+        setattr(self, source, value)
+        self._show_fire()
+
+    def _tick(self) -> None:
+        self._show_age()
+        self._show_fire()  # the incidents' clocks count down
+
     def _show_age(self) -> None:
         self.show_freshness(self._poller.freshness())
+        fire = self.query_one("#fire-panel", Panel)
+        stale = [(name, p.freshness()) for name, p in self._fire_pollers.items()]
+        worst = next((f for _n, f in stale if f.stale and f.error), None) or next(
+            (f for _n, f in stale if f.stale), None
+        )
+        fire.show_freshness(worst or self._poller.freshness())
+
+    def _show_fire(self) -> None:
+        now = datetime.now(UTC)
+        self.query_one("#fire", Static).update(fire_lines(self.alerts, self.incidents, self.capacity, now))
+        if self.alerts is not None:
+            firing = self.alerts.firing()
+            critical = sum(1 for a in firing if a.severity == "critical")
+            self.query_one("#tile-alerts", Tile).show(
+                str(len(firing)), alert=bool(critical), note=f"{critical} critical" if critical else ""
+            )
+        if self.incidents is not None:
+            missed = sum(
+                1
+                for i in self.incidents
+                if response_clock(i, now).missed or ((u := update_clock(i, now)) is not None and u.missed)
+            )
+            top = min((i.severity for i in self.incidents), default="")
+            self.query_one("#tile-incidents", Tile).show(
+                str(len(self.incidents)),
+                alert=top in ("P0", "P1") or bool(missed),
+                note=f"{missed} clock missed" if missed else (f"worst {top}" if top else ""),
+            )
+        if self.capacity is not None:
+            enabled = [n for n in self.capacity.nodes if n.enabled]
+            hot = [n for n in enabled if n.usage_pct >= HOT_NODE_PCT]
+            self.query_one("#tile-nodes", Tile).show(
+                str(len(hot)), alert=bool(hot), note=f"{len(enabled)}/{len(self.capacity.nodes)} open"
+            )
 
     def on_overview_screen_loaded(self, message: Loaded) -> None:
         overview = message.overview

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.errors import BackendFailed, NotConfigured, Unreachable
+from services.errors import BackendFailed, NotConfigured, ServiceError, Unreachable
 from services.http import error_text, request_json
 from services.isotime import parse_iso
 from services.postgres import PostgresService
@@ -252,6 +252,27 @@ class AlertsService:
 
     # -- the runbooks' own conditions ---------------------------------------------------
 
+    async def snapshot(self) -> AlertsSnapshot:
+        """Prometheus, Alertmanager and the runbooks' conditions, each failing alone;
+        raises ServiceError only when every configured source failed."""
+        sources = {"prometheus": self.prometheus_alerts, "alertmanager": self.alertmanager_alerts,
+                   "console": self.business_alerts}  # fmt: skip
+        found: dict[str, list[Alert]] = {}
+        failed: list[str] = []
+        errors: list[ServiceError] = []
+        for name, fetch in sources.items():
+            try:
+                found[name] = await fetch()
+            except NotConfigured:
+                continue
+            except ServiceError as exc:
+                failed.append(f"{name}: {exc}")
+                errors.append(exc)
+        if errors and not found:
+            raise errors[0]
+        merged = merge(found.get("prometheus", []), found.get("alertmanager", []), found.get("console", []))
+        return AlertsSnapshot(tuple(merged), tuple(failed), len(found) + len(failed))
+
     async def business_alerts(self) -> list[Alert]:
         """The GIVRWRLD runbooks' alert conditions, evaluated in SQL now; raises ServiceError."""
         row = await self.postgres.run("business_alerts")
@@ -273,6 +294,23 @@ class AlertsService:
                 None, "console", f"node {node} uses over 80% of its RAM",
             ))  # fmt: skip
         return found
+
+
+@dataclass(frozen=True)
+class AlertsSnapshot:
+    """Every alert the sources gave, merged, and which sources failed (each fails alone)."""
+
+    alerts: tuple[Alert, ...]
+    failed: tuple[str, ...]  # "prometheus: <why>" per failing source
+    configured: int  # how many sources were configured (the runbooks' own always are)
+
+    def firing(self) -> list[Alert]:
+        """Alerts firing now and not silenced or inhibited."""
+        return [
+            a
+            for a in self.alerts
+            if a.state in ("firing", "active") and not (a.silenced_by or a.inhibited_by)
+        ]
 
 
 def _identity(alert: Alert) -> str:

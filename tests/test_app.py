@@ -54,6 +54,40 @@ async def test_overview_shows_the_seeded_business(seeded_db):
         assert "k8s ·" in header_text(app)  # not configured
 
 
+async def test_the_overview_says_what_is_on_fire(seeded_db):
+    """The first screen answers "is anything on fire?": firing alerts (here the runbooks'
+    own conditions on the seeded business), open incidents with their clocks, hot nodes."""
+    from console.settings import Settings
+    from console.wiring import build_services
+    from services.incident_actions import DECLARE_INCIDENT
+    from services.runbook import Actor, Runbook
+
+    services = build_services(Settings.isolated(DATABASE_URL=seeded_db).resolved())
+    try:
+        book = Runbook(services, Actor("ines", "oncall", "elsewhere"))
+        declared = await book.execute(
+            DECLARE_INCIDENT, "Orders stuck after the panel upgrade", {"severity": "P1"}
+        )
+        assert declared.ok
+        hot = await services.nodes.capacity()
+    finally:
+        await services.close()
+    hot_nodes = [n.name for n in hot.nodes if n.enabled and n.usage_pct >= 80]
+    app = make_app(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        fire = app.screen.query_one("#fire")
+        await wait_until(pilot, lambda: "reading…" not in text_of(fire))
+        shown = text_of(fire)
+        assert "OrdersStuckInPaid" in shown and "OrdersInError" in shown
+        assert "INCIDENTS  1 open" in shown and "Orders stuck after the panel upgrade" in shown
+        assert "respond in" in shown or "responded in" in shown
+        assert "next update in 29:" in shown or "next update in 30:" in shown
+        assert all(name in shown for name in hot_nodes)
+        assert tile_text(app, "tile-incidents").startswith("1")
+        assert int(tile_text(app, "tile-alerts").split()[0]) >= 2
+        assert tile_text(app, "tile-nodes").startswith(str(len(hot_nodes)))
+
+
 async def test_number_keys_switch_areas_and_hidden_screens_pause(empty_db):
     app = make_app(empty_db)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -163,10 +197,17 @@ async def test_an_ops_event_refreshes_the_open_console_at_once(empty_db):
         await wait_until(pilot, lambda: app.listener_connected)
         assert screen.overview.recent_actions == ()
         conn = await asyncpg.connect(empty_db)
+        intent = await conn.fetchval(
+            "INSERT INTO ops.audit_log (operator, role, action, target, phase)"
+            " VALUES ('bob', 'support', 'retry_provisioning', 'order-42', 'intent') RETURNING id"
+        )
         await conn.execute(
-            "INSERT INTO ops.audit_log (operator, role, action, target, phase, outcome)"
-            " VALUES ('bob', 'support', 'retry_provisioning', 'order-42', 'outcome', 'ok')"
+            "INSERT INTO ops.audit_log (operator, role, action, target, phase, outcome, intent_id)"
+            " VALUES ('bob', 'support', 'retry_provisioning', 'order-42', 'outcome', 'ok', $1)",
+            intent,
         )
         await conn.close()
-        await wait_until(pilot, lambda: len(screen.overview.recent_actions) == 1, timeout=5)
-        assert "retry_provisioning order-42" in text_of(screen.query_one("#actions-table"))
+        ended = lambda: [a.outcome for a in screen.overview.recent_actions] == ["ok"]  # noqa: E731
+        await wait_until(pilot, ended, timeout=5)
+        shown = text_of(screen.query_one("#actions-table"))
+        assert "retry_provisioning order-42" in shown and "ok" in shown and "running" not in shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from screens.backends import backend_row
-from screens.overview import action_row, figure_tiles, status_row
+from screens.overview import action_row, figure_tiles, fire_lines, status_row
 from screens.widgets import badge_text
 from services.health import BackendStatus
 from services.overview import AuditEntry, Overview, StatusCount
@@ -23,10 +23,35 @@ def overview(stuck=3, errors=0, enabled=5) -> Overview:
 def test_tiles_flag_stuck_orders_with_the_oldest_wait():
     tiles = figure_tiles(overview(stuck=3))
     assert tiles["tile-stuck"] == ("3", True, "oldest 95 min")
-    assert tiles["tile-errors"] == ("0", False, "")
-    assert tiles["tile-nodes"] == ("5/7", False, "")
+    assert tiles["tile-errors"] == ("0", False, "80 new in 24 h")
     assert figure_tiles(overview(stuck=0))["tile-stuck"] == ("0", False, "")
-    assert figure_tiles(overview(enabled=0))["tile-nodes"][1] is True  # no node takes orders
+
+
+def test_the_fire_panel_answers_is_anything_on_fire():
+    from services.alerts import Alert, AlertsSnapshot
+    from services.incidents import Incident
+    from services.nodes import Capacity, NodeCapacity
+
+    alerts = AlertsSnapshot(
+        (Alert("PaymentWebhookFailures", "firing", "critical", {}, NOW - timedelta(minutes=12), "prometheus"),
+         Alert("HighErrorRate", "firing", "warning", {}, None, "prometheus", silenced_by=("s1",)),
+         Alert("OrdersInError", "firing", "warning", {}, None, "console")),
+        ("alertmanager: Alertmanager at http://am:9093 cannot be reached",), 3,
+    )  # fmt: skip
+    incident = Incident(7, "Webhooks \x1b[2J failing", "P1", "assessment", None, None, {}, "ines",
+                        NOW - timedelta(hours=2), None, None, NOW - timedelta(minutes=45))  # fmt: skip
+    hot = NodeCapacity("fsn1-node-02", "fsn1", True, 100, 0, 91, 9, 30)
+    calm = NodeCapacity("hel1-node-01", "hel1", True, 100, 0, 10, 90, 3)
+    capacity = Capacity(nodes=[hot, calm], plans=[])
+    text = fire_lines(alerts, [incident], capacity, NOW).plain
+    assert "ALERTS  1 critical · 1 warning" in text  # the silenced one is not on fire
+    assert "PaymentWebhookFailures  12m" in text and "HighErrorRate" not in text
+    assert "! alertmanager: Alertmanager at http://am:9093 cannot be reached" in text
+    assert "INC-7 P1 Webhooks \\x1b[2J failing" in text  # inert
+    assert "MISSED by 1:00:00" in text and "status update overdue by 15:00" in text
+    assert "NODES ≥ 80 %  1 of 2 open" in text and "fsn1-node-02" in text and "hel1-node-01" not in text
+    unread = fire_lines(None, None, None, NOW).plain
+    assert unread.count("reading…") == 3
 
 
 def test_status_bar_scales_to_the_biggest_status():
@@ -34,8 +59,8 @@ def test_status_bar_scales_to_the_biggest_status():
     assert (str(status), count, len(str(bar))) == ("error", "5", 10)
 
 
-def test_action_row_shows_running_for_an_intent_without_outcome():
-    entry = AuditEntry(1, NOW, "alice", "retry_provisioning", "8f3c2a11-aaaa", "intent", None, None)
+def test_action_row_shows_how_each_action_ended():
+    entry = AuditEntry(1, NOW, "alice", "retry_provisioning", "8f3c2a11-aaaa", "intent", "running", None)
     at, who, what, outcome = action_row(entry)
     assert (at, str(who), str(what), str(outcome)) == (
         "03:00:00",

@@ -25,8 +25,17 @@ GROUP BY status
 ORDER BY count(*) DESC, status;
 
 -- name: recent_audit(limit)
--- The latest runbook actions (outcomes and intents), newest first.
-SELECT id, at, operator, action, target, phase, outcome, error
-FROM ops.audit_log
-ORDER BY id DESC
+-- The latest runbook actions, one row each, newest first: the intent with its outcome, or
+-- 'running' while a console holds its claim (or in the moment before it takes one), or
+-- 'no outcome' when none ever came.
+SELECT i.id, i.at, i.operator, i.action, i.target, i.phase,
+       coalesce(o.outcome,
+                CASE WHEN EXISTS (SELECT 1 FROM ops.claims c WHERE c.intent_id = i.id AND c.expires_at >= now())
+                          OR i.at > now() - interval '30 seconds'
+                     THEN 'running' ELSE 'no outcome' END) AS outcome,
+       o.error
+FROM ops.audit_log i
+LEFT JOIN ops.audit_log o ON o.intent_id = i.id AND o.phase = 'outcome'
+WHERE i.phase = 'intent'
+ORDER BY i.id DESC
 LIMIT :limit;
