@@ -111,7 +111,6 @@ class Input:
     suggest: Suggest | None = None
     show: Callable[[Any], str] = show_value  # a parsed value as the operator reads it back
 
-
     def value(self, raw: str) -> Any:
         if self.choices and raw.strip() not in self.choices:
             raise InputError(f"{self.name}: choose one of {', '.join(self.choices)}")
