@@ -13,7 +13,6 @@ from typing import Any
 
 from services.audit_anchor import AnchorStore, DatabaseIdentity, Head
 from services.errors import ServiceError
-from services.orders import like_prefix
 from services.postgres import PostgresService
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,11 @@ class ChainReport:
         """Whether a cut tail or a truncation could have been seen: only against a row
         remembered outside the database (an anchor, or a head the operator kept)."""
         return self.anchors > 0 or self.head_checked
+
+
+def like_prefix(text: str) -> str:
+    """`text` as a LIKE pattern matching itself only: its % and _ are literal."""
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
 def _row(record) -> AuditRow:

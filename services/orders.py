@@ -13,7 +13,9 @@ from services.postgres import PostgresService, named_queries
 PAGE_SIZE = 200
 VIEWS = ("stuck", "errors", "recent", "search")
 MIN_PREFIX = 6  # hex digits of an id prefix (the tables show 8)
-SEARCH_CAP = 5000  # matches read off a prefix index before walking newest first instead
+# Matches read off a prefix index before walking all orders newest first instead: orders
+# for a server name (index entries), customers for an email (each costs an index probe).
+SEARCH_CAP = {"server_name": (15_000, "orders"), "email": (1000, "customers")}
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,6 @@ def _order(row) -> Order:
     return Order(**values)
 
 
-def _without(row, column: str) -> dict:
-    values = dict(row)
-    del values[column]
-    return values
-
-
 def uuid_prefix_span(text: str) -> tuple[str, str] | None:
     """(lowest, highest) uuid starting with `text`, the start of a uuid as the tables show
     it (at least MIN_PREFIX hex digits, with or without its dashes); None for other text.
@@ -136,11 +132,6 @@ def uuid_prefix_span(text: str) -> tuple[str, str] | None:
         return None
     hexed = "".join(digits)
     return str(uuid.UUID(hexed.ljust(32, "0"))), str(uuid.UUID(hexed.ljust(32, "f")))
-
-
-def like_prefix(text: str) -> str:
-    """`text` as a LIKE pattern matching itself only: its % and _ are literal."""
-    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
 def parse_uuid(text: str) -> str | None:
@@ -193,7 +184,8 @@ class OrdersService:
     async def _search(self, query: str, limit: int) -> list:
         """Newest first, one indexed query per form (an OR across forms made PostgreSQL
         filter every order): a uuid (order or user id); a uuid prefix as the tables show
-        it; a server name or an email prefix, case-insensitive, wildcards literal."""
+        it; a server name or an email prefix, case-insensitive (no wildcards: `%` and `_`
+        are text)."""
         text = query.strip()
         if not text:
             return []
@@ -205,22 +197,23 @@ class OrdersService:
         if span is not None:
             low, high = span
             found += await self.postgres.run("search_orders_by_id_prefix", low=low, high=high, limit=limit)
-        pattern = like_prefix(text)
         for form in ("server_name", "email"):
-            found += await self._by_prefix(form, pattern, limit)
+            found += await self._by_prefix(form, text, limit)
         unique = {row["id"]: row for row in found}.values()
         return sorted(unique, key=lambda r: (r["created_at"], str(r["id"])), reverse=True)[:limit]
 
-    async def _by_prefix(self, form: str, pattern: str, limit: int) -> list:
-        """Orders whose `form` (server_name, email) starts with `pattern`. At most
-        SEARCH_CAP matches are read off the prefix index and the newest kept; a prefix
-        matching more is common enough that walking all orders newest first finds
-        `limit` of them within limit * orders / SEARCH_CAP rows."""
-        query = f"search_orders_by_{form}"
-        rows = await self.postgres.run(query, prefix=pattern, cap=SEARCH_CAP, limit=limit)
-        if rows and rows[0]["hits"] >= SEARCH_CAP:
-            return await self.postgres.run(f"{query}_newest", prefix=pattern, limit=limit)
-        return [_without(row, "hits") for row in rows]
+    async def _by_prefix(self, form: str, text: str, limit: int) -> list:
+        """Orders whose `form` (server_name, email) starts with `text`, newest first. A
+        prefix that fewer than its SEARCH_CAP orders (customers) share is answered from its
+        prefix index; a broader one is common enough that walking all orders newest first
+        finds `limit` of them soon (within limit * orders / matches rows)."""
+        cap, what = SEARCH_CAP[form]
+        matches = await self.postgres.run(f"count_{what}_by_{form}", prefix=text, cap=cap)
+        if matches == 0:
+            return []
+        if matches < cap:
+            return await self.postgres.run(f"search_orders_by_{form}", prefix=text, cap=cap, limit=limit)
+        return await self.postgres.run(f"search_orders_by_{form}_newest", prefix=text, limit=limit)
 
     async def detail(self, order_id: str) -> OrderDetail | None:
         """Every field of one order, or None when there is no such order."""

@@ -164,7 +164,9 @@ async def test_a_broad_prefix_still_lists_the_newest_matches(seeded_db, monkeypa
 
     service = orders_service(seeded_db)
     capped = (await service.page("search", query="a", limit=50)).orders
-    monkeypatch.setattr(orders_module, "SEARCH_CAP", 3)
+    monkeypatch.setattr(
+        orders_module, "SEARCH_CAP", {"server_name": (3, "orders"), "email": (3, "customers")}
+    )
     walked = (await service.page("search", query="a", limit=50)).orders
     assert [o.id for o in walked] == [o.id for o in capped] and len(walked) == 50
     assert all(o.server_name.lower().startswith("a") or o.email.startswith("a") for o in walked)

@@ -83,14 +83,32 @@ WHERE o.id BETWEEN :low::uuid AND :high::uuid
 ORDER BY o.created_at DESC, o.id DESC
 LIMIT :limit;
 
+-- name: count_orders_by_server_name(prefix, cap)$
+-- How many orders' server names start with the prefix (case-insensitive), counted up to
+-- `cap` off the covering prefix index alone: which of the two server name searches to run.
+-- The index range is spelled out rather than left to LIKE so that a generic plan (a
+-- prepared statement run often) still reads one range of the index: everything from the
+-- prefix up to the prefix followed by the last code point; starts_with is the exact test.
+SELECT count(*)
+FROM (
+    SELECT 1
+    FROM orders o
+    WHERE lower(o.server_name) ~>=~ lower(:prefix::text)
+      AND lower(o.server_name) ~<~ (lower(:prefix::text) || chr(1114111))
+      AND starts_with(lower(o.server_name), lower(:prefix::text))
+    LIMIT :cap
+) AS hits;
+
 -- name: search_orders_by_server_name(prefix, cap, limit)
--- The newest orders among the first `cap` whose server name starts with the LIKE-escaped
--- prefix (case-insensitive), read off the covering prefix index alone; `hits` says how
--- many matched up to `cap` (at `cap`, search_orders_by_server_name_newest answers instead).
+-- Orders whose server name starts with a prefix fewer than `cap` orders share (case-
+-- insensitive), newest first: every match read off the covering prefix index, the newest
+-- `limit` kept, and only those read from the table.
 WITH hits AS MATERIALIZED (
     SELECT o.id, o.created_at
     FROM orders o
-    WHERE lower(o.server_name) LIKE lower(:prefix::text) || '%'
+    WHERE lower(o.server_name) ~>=~ lower(:prefix::text)
+      AND lower(o.server_name) ~<~ (lower(:prefix::text) || chr(1114111))
+      AND starts_with(lower(o.server_name), lower(:prefix::text))
     ORDER BY lower(o.server_name) USING ~<~
     LIMIT :cap
 ), newest AS (
@@ -98,33 +116,47 @@ WITH hits AS MATERIALIZED (
 )
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
-       NULL::double precision AS minutes_waiting,
-       (SELECT count(*) FROM hits) AS hits
+       NULL::double precision AS minutes_waiting
 FROM newest h
 JOIN orders o ON o.id = h.id
 JOIN users u ON u.id = o.user_id
 ORDER BY o.created_at DESC, o.id DESC;
 
 -- name: search_orders_by_server_name_newest(prefix, limit)
--- Orders whose server name starts with a prefix that many orders share, newest first:
--- all orders walked newest first until `limit` match.
+-- Orders whose server name starts with a prefix that many orders share (case-insensitive),
+-- newest first: all orders walked newest first until `limit` match.
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
        NULL::double precision AS minutes_waiting
 FROM orders o
 JOIN users u ON u.id = o.user_id
-WHERE lower(o.server_name) LIKE lower(:prefix::text) || '%'
+WHERE starts_with(lower(o.server_name), lower(:prefix::text))
 ORDER BY o.created_at DESC, o.id DESC
 LIMIT :limit;
 
+-- name: count_customers_by_email(prefix, cap)$
+-- How many customers' emails start with the prefix (case-insensitive), counted up to
+-- `cap` off the covering email index: which of the two email searches to run. The index
+-- range is spelled out as in count_orders_by_server_name.
+SELECT count(*)
+FROM (
+    SELECT 1
+    FROM users
+    WHERE lower(email) ~>=~ lower(:prefix::text)
+      AND lower(email) ~<~ (lower(:prefix::text) || chr(1114111))
+      AND starts_with(lower(email), lower(:prefix::text))
+    LIMIT :cap
+) AS who;
+
 -- name: search_orders_by_email(prefix, cap, limit)
--- The newest orders of the first `cap` customers whose email starts with the LIKE-escaped
--- prefix (case-insensitive), from the covering email and (user_id, created_at) indexes;
--- `hits` counts those customers (at `cap`, search_orders_by_email_newest answers instead).
+-- Orders of the fewer than `cap` customers whose email starts with the prefix (case-
+-- insensitive), newest first, from the covering email and (user_id, created_at) indexes.
 WITH who AS MATERIALIZED (
     SELECT id
     FROM users
-    WHERE lower(email) LIKE lower(:prefix::text) || '%'
+    WHERE lower(email) ~>=~ lower(:prefix::text)
+      AND lower(email) ~<~ (lower(:prefix::text) || chr(1114111))
+      AND starts_with(lower(email), lower(:prefix::text))
     ORDER BY lower(email) USING ~<~
     LIMIT :cap
 ), newest AS (
@@ -136,21 +168,27 @@ WITH who AS MATERIALIZED (
 )
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
-       NULL::double precision AS minutes_waiting,
-       (SELECT count(*) FROM who) AS hits
+       NULL::double precision AS minutes_waiting
 FROM newest h
 JOIN orders o ON o.id = h.id
 JOIN users u ON u.id = o.user_id
 ORDER BY o.created_at DESC, o.id DESC;
 
 -- name: search_orders_by_email_newest(prefix, limit)
--- Orders of customers whose email starts with a prefix that many share, newest first.
+-- Orders of the many customers whose email starts with the prefix (case-insensitive),
+-- newest first: their ids hashed once (IS TRUE keeps the IN a hashed filter, not a join
+-- probing users for every order), then all orders walked newest first until `limit` match.
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
        NULL::double precision AS minutes_waiting
 FROM orders o
 JOIN users u ON u.id = o.user_id
-WHERE o.user_id IN (SELECT id FROM users WHERE lower(email) LIKE lower(:prefix::text) || '%')
+WHERE (o.user_id IN (
+        SELECT id FROM users
+        WHERE lower(email) ~>=~ lower(:prefix::text)
+          AND lower(email) ~<~ (lower(:prefix::text) || chr(1114111))
+          AND starts_with(lower(email), lower(:prefix::text))
+      )) IS TRUE
 ORDER BY o.created_at DESC, o.id DESC
 LIMIT :limit;
 
