@@ -34,11 +34,18 @@ class Kubectl:
 
     def argv(self, *args: str) -> list[str]:
         assert KUBECTL is not None
-        return [KUBECTL, f"--cache-dir={self.cache}", "--request-timeout=20s", *args]
+        return [KUBECTL, f"--cache-dir={self.cache}", *args]
 
     def __call__(self, *args: str, ok: bool = True, timeout: float = 60) -> str:
         """kubectl's output; asserts it exited 0 unless ok=False."""
-        done = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout)
+        # A one-off request has a deadline; a follow or a watch (start()) must not: it would cut the stream.
+        done = subprocess.run(
+            self.argv("--request-timeout=30s", *args),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if ok:
             assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
         return done.stdout + ("" if ok else done.stderr)
