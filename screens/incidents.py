@@ -28,7 +28,14 @@ from services.incident_actions import (
     ALERT_ACTIONS,
     INCIDENT_ACTIONS,
 )  # fmt: skip
-from services.incidents import SEVERITIES, Incident, TimelineEntry, response_clock, update_clock
+from services.incidents import (
+    SEVERITIES,
+    Incident,
+    TimelineEntry,
+    response_clock,
+    severity_for_alert,
+    update_clock,
+)
 from services.polling import Freshness
 from services.runbook import Action, Outcome
 from services.text import inert
@@ -39,7 +46,6 @@ INCIDENT_COLUMNS = ("incident", "sev", "status", "commander", "response", "updat
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 SEV_STYLE = {"P0": "bold white on red", "P1": "bold red", "P2": "yellow", "P3": ""}
 SOURCE_SHORT = {"prometheus": "prom", "alertmanager": "am", "console": "sql"}
-SEVERITY_FOR_ALERT = {"critical": "P1", "warning": "P2"}
 
 
 def _chart_id(title: str) -> str:
@@ -105,7 +111,8 @@ def timeline_text(incident: Incident, entries: list[TimelineEntry]) -> Text:
         fill("{} {} · {} · status [b]{}[/b] · commander {}", *state),
         Text(""),
     ]
-    style = {"action": "cyan", "status": "bold", "declared": "bold", "note": "", "commander": "green"}
+    style = {"action": "cyan", "status": "bold", "declared": "bold", "note": "", "commander": "green",
+             "severity": "bold magenta"}  # fmt: skip
     for e in entries:
         what = plain(e.kind, style.get(e.kind, "dim"))
         lines.append(fill(f"{e.at:%H:%M:%S} {{}} {{}} {{}}", f"{inert(e.operator):<10}", what, e.text))
@@ -303,7 +310,7 @@ class IncidentsScreen(AreaScreen):
             if alert is None:
                 return "", {}
             return alert.name, {
-                "severity": SEVERITY_FOR_ALERT.get(alert.severity, "P2"),
+                "severity": severity_for_alert(alert.name, alert.severity),
                 "title": alert.summary or alert.name,
                 "alert_name": alert.name,
                 "alert_labels": json.dumps(alert.labels, sort_keys=True),

@@ -114,7 +114,7 @@ async def _declare_run(env: ActionEnv, target: str, params, conn, progress: Prog
         alert_name=params.get("alert_name"), alert_labels=json.dumps(params.get("alert_labels") or {}),
         declared_by=env.actor.operator,
     )  # fmt: skip
-    body = f"declared {params['severity']}: {target.strip()}"
+    body = f"{params['severity']}: {target.strip()}"
     if params.get("alert_name"):
         body += f" (alert {params['alert_name']})"
     await q.add_incident_event(
@@ -136,10 +136,56 @@ DECLARE_INCIDENT = Action(
         Input("severity", "severity: P0 critical (bot down, payments broken), P1 high (major feature "
               "broken), P2 medium (minor), P3 low (cosmetic)", default="P2", choices=tuple(SEVERITIES)),
         Input("title", "title of the incident", parse_title),
-        Input("commander", "who commands it (default: you)", parse_operator, suggest=_me, asked=False),
+        Input("commander", "who commands it (default: nobody yet; taking command is the first response)",
+              parse_operator, optional=True, asked=False),
         Input("alert_name", "the alert it was declared from", optional=True, asked=False),
         Input("alert_labels", "that alert's labels", labels, optional=True, asked=False),
     ),
+)  # fmt: skip
+
+
+# -- severity ------------------------------------------------------------------------
+
+
+async def _current_severity(env: ActionEnv, target: str, given: Mapping[str, str]) -> Suggestion:
+    incident = await env.services.incidents.get(int(target)) if target.isdigit() else None
+    others = tuple(s for s in SEVERITIES if incident is None or s != incident.severity)
+    return Suggestion(others[0] if others else None, others)
+
+
+async def _severity_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
+    severity = params.get("severity", "")
+    level = SEVERITIES.get(severity, ("?", "unknown severity", None))
+    return Preview(
+        f"Re-grade INC-{target} to {severity} ({level[0]}: {level[1]}); its response target follows.",
+        (query_text("set_incident_severity", id=target, severity=severity),),
+    )
+
+
+async def _severity_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+    row = await lock_incident(conn, target)
+    if row is None:
+        return f"there is no incident {target}"
+    if row.severity == params.get("severity"):
+        return f"INC-{target} is already {row.severity}"
+    return None
+
+
+async def _severity_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+    q = named_queries()
+    row = await lock_incident(conn, target)
+    await q.set_incident_severity(conn, id=int(target), severity=params["severity"])
+    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="severity",
+                               body=f"{row.severity} → {params['severity']}")  # fmt: skip
+    return Result(f"INC-{target}: {row.severity} → {params['severity']}", {"from": row.severity})
+
+
+INCIDENT_SEVERITY = Action(
+    name="incident_severity", title="Re-grade severity", key="G", role="oncall",
+    confirmation=Confirmation.YES_NO, help="change the incident's severity (P0-P3), on its timeline",
+    target_kind="incident", preview=_severity_preview, check=_severity_check, run=_severity_run,
+    in_transaction=True, audit_params=("severity",), verb="re-grading",
+    inputs=(Input("severity", "new severity", choices=tuple(SEVERITIES), suggest=_current_severity),),
 )  # fmt: skip
 
 
@@ -379,4 +425,5 @@ EXPIRE_SILENCE = Action(
 )  # fmt: skip
 
 ALERT_ACTIONS = (SILENCE_ALERT, EXPIRE_SILENCE)
-INCIDENT_ACTIONS = (DECLARE_INCIDENT, INCIDENT_STATUS, INCIDENT_COMMAND, INCIDENT_NOTE, INCIDENT_POSTMORTEM)
+INCIDENT_ACTIONS = (DECLARE_INCIDENT, INCIDENT_STATUS, INCIDENT_SEVERITY, INCIDENT_COMMAND, INCIDENT_NOTE,
+                    INCIDENT_POSTMORTEM)  # fmt: skip

@@ -25,8 +25,18 @@ SEVERITIES: dict[str, tuple[str, str, timedelta]] = {
 STEPS = ("detection", "assessment", "communication", "mitigation", "resolved", "post-mortem")
 UPDATE_EVERY = timedelta(minutes=30)  # P0 and P1: a status update at least this often
 # Actions that write the incident itself: already on its timeline as its own events.
-INCIDENT_ACTIONS = ("declare_incident", "incident_status", "incident_command", "incident_note",
-                    "incident_postmortem")  # fmt: skip
+INCIDENT_ACTIONS = ("declare_incident", "incident_status", "incident_severity", "incident_command",
+                    "incident_note", "incident_postmortem")  # fmt: skip
+# The manual's P0 ("bot down, payments broken"): these alerts mean exactly that.
+P0_ALERTS = frozenset({"AGISBotDown", "PaymentWebhookFailures", "DatabaseConnectionFailed"})
+
+
+def severity_for_alert(name: str, severity: str) -> str:
+    """The incident severity an alert suggests: P0 when it means the bot is down or payments
+    are broken, else P1 for critical, P2 for warning, P3 for anything else."""
+    if name in P0_ALERTS or (severity == "critical" and "payment" in name.lower()):
+        return "P0"
+    return {"critical": "P1", "warning": "P2"}.get(severity, "P3")
 
 
 @dataclass(frozen=True)
@@ -119,8 +129,10 @@ def _write(path: Path, text: str, default_name: str, overwrite: bool) -> Path:
         target = target / default_name
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists: choose another name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    if not target.parent.is_dir():  # write where asked, never make directories nobody asked for
+        raise FileNotFoundError(f"{target.parent} is not a directory: nothing was written")
+    with open(target, "w" if overwrite else "x", encoding="utf-8") as handle:
+        handle.write(text)
     return target
 
 

@@ -184,4 +184,46 @@ async def test_incidents_json(book, seeded_db):
     [incident] = json.loads(run.stdout)
     assert incident["ref"].startswith("INC-") and incident["severity"] == "P2"
     assert incident["commander"] == "ines"
-    assert incident["status"] == "detection" and incident["response"].startswith("responded in")
+    # Naming a commander on declaring is not a response: the clock runs until they act.
+    assert incident["status"] == "detection" and incident["response"].startswith("respond in")
+
+
+async def test_declaring_is_not_responding_and_severity_can_be_regraded(book, tmp_path):
+    from services.incident_actions import INCIDENT_SEVERITY
+    from services.incidents import severity_for_alert
+
+    assert severity_for_alert("PaymentWebhookFailures", "critical") == "P0"  # "payments broken"
+    assert severity_for_alert("AGISBotDown", "critical") == "P0"  # "bot down"
+    assert severity_for_alert("HighErrorRate", "warning") == "P2"
+    declared = await book.execute(DECLARE_INCIDENT, "Webhooks failing", {"severity": "P1"})
+    incident_id = str(declared.detail["incident_id"])
+    incidents = book.services.incidents
+    incident = await incidents.get(int(incident_id))
+    assert incident.responded_at is None and incident.commander is None
+    assert (await book.execute(INCIDENT_NOTE, incident_id, {"text": "looking at the endpoint"})).ok
+    incident = await incidents.get(int(incident_id))
+    assert incident.responded_at is not None  # a person acknowledged it
+    regraded = await book.execute(INCIDENT_SEVERITY, incident_id, {"severity": "P0"})
+    assert regraded.ok and regraded.message == f"INC-{incident_id}: P1 → P0"
+    again = await book.execute(INCIDENT_SEVERITY, incident_id, {"severity": "P0"})
+    assert again.status == "refused" and "already P0" in again.message
+    incident = await incidents.get(int(incident_id))
+    assert incident.severity == "P0"
+    lines = [(e.kind, e.text) for e in await incidents.timeline(incident)]
+    assert ("severity", "P1 → P0") in lines and ("declared", "P1: Webhooks failing") in lines
+    assert not any("declared P1" in text for _kind, text in lines)  # no "declared declared P1"
+    audited = await book.services.audit.page()
+    assert any(r.action == "incident_severity" and r.outcome == "ok" for r in audited)
+
+
+async def test_export_never_creates_directories(book, tmp_path):
+    declared = await book.execute(DECLARE_INCIDENT, "Bot down", {"severity": "P0"})
+    incident = await book.services.incidents.get(declared.detail["incident_id"])
+    missing = tmp_path / "no" / "such" / "dir" / "pm.md"
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        await book.services.incidents.export(incident, missing)
+    assert not (tmp_path / "no").exists()
+    written = await book.services.incidents.export(incident, tmp_path)
+    assert written == tmp_path / f"postmortem-{incident.ref.lower()}.md" and written.exists()
+    with pytest.raises(FileExistsError):
+        await book.services.incidents.export(incident, written)

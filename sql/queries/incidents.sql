@@ -17,11 +17,15 @@ SELECT * FROM ops.incidents WHERE id = :id;
 SELECT * FROM ops.incidents WHERE id = :id FOR UPDATE;
 
 -- name: declare_incident(title, severity, commander, alert_name, alert_labels, declared_by)$
--- Open an incident; returns its id.
-INSERT INTO ops.incidents (title, severity, commander, alert_name, alert_labels, declared_by, responded_at)
-VALUES (:title, :severity, :commander, :alert_name, :alert_labels::jsonb, :declared_by,
-        CASE WHEN :commander::text IS NOT NULL THEN clock_timestamp() END)
+-- Open an incident; returns its id. Declaring is not responding: the response clock runs
+-- until someone takes command, posts a note or moves it out of detection.
+INSERT INTO ops.incidents (title, severity, commander, alert_name, alert_labels, declared_by)
+VALUES (:title, :severity, :commander, :alert_name, :alert_labels::jsonb, :declared_by)
 RETURNING id;
+
+-- name: set_incident_severity(id, severity)!
+-- Re-grade an incident (P0-P3); its response target follows the new severity.
+UPDATE ops.incidents SET severity = :severity, last_update_at = clock_timestamp() WHERE id = :id;
 
 -- name: set_incident_status(id, status)!
 -- Move an incident to a step of the plan; leaving detection is the first response.
@@ -47,8 +51,11 @@ SET impact = :impact, root_cause = :root_cause, action_items = :action_items, la
 WHERE id = :id;
 
 -- name: touch_incident(id)!
--- A status update was posted (a note counts): the 30-minute reminder starts over.
-UPDATE ops.incidents SET last_update_at = clock_timestamp() WHERE id = :id;
+-- A status update was posted (a note counts): the 30-minute reminder starts over, and a
+-- note is an acknowledgement: the first one is the response.
+UPDATE ops.incidents
+SET last_update_at = clock_timestamp(), responded_at = coalesce(responded_at, clock_timestamp())
+WHERE id = :id;
 
 -- name: add_incident_event(incident_id, operator, kind, body)$
 -- One line of the timeline; returns its id.
