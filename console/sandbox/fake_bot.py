@@ -1,7 +1,9 @@
 """A loopback AGIS bot: its health, readiness and version endpoints, with readiness the
 sandbox can switch off (`fake.ready = False`) to show a bot that lost its database, its
 Prometheus metrics (the manual's `agis_bot_*`) growing at rates the sandbox sets, and a
-`fake.down = True` that makes every endpoint answer 503 (Prometheus then sees `up == 0`)."""
+`fake.down = True` that makes every endpoint answer 503 (Prometheus then sees `up == 0`).
+`fake.pods = (ready, desired)` is the bot's deployment as the sandbox sees it: /health and
+/ready say so, and with no pod ready nothing scrapes /metrics."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class FakeBot(LoopbackServer):
         self.down = False
         self.version = {"version": version, "commit": commit, "built": built}
         self.database_connected = True
+        self.pods: tuple[int, int] | None = None  # (ready, desired) pods; None: not watched
         self.active_servers = {"minecraft": 14, "rust": 9, "valheim": 6, "ark": 5, "cs2": 4}
         self.users = 1843
         self._lock = threading.Lock()
@@ -77,13 +80,38 @@ class FakeBot(LoopbackServer):
     async def _unless_down(self, request: web.Request, handler) -> web.StreamResponse:
         if self.down:
             return web.json_response({"error": "bot is down"}, status=503)
+        if request.path == "/metrics" and self.pods is not None and self.pods[0] == 0:
+            # No pod behind the service: the scrape fails, as Prometheus would see it.
+            return web.json_response({"error": "no ready agis-bot pod"}, status=503)
         return await handler(request)
 
+    def _pods_problem(self) -> str:
+        if self.pods is None:
+            return ""
+        ready, desired = self.pods
+        if ready >= desired and ready > 0:
+            return ""
+        return f"agis-bot {ready}/{desired} pods ready"
+
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "database": "connected", "discord": "connected"})
+        database = "connected" if self.database_connected else "disconnected"
+        body = {"status": "ok", "database": database, "discord": "connected"}
+        problem = self._pods_problem()
+        reasons = [r for r in (problem, "" if self.database_connected else "database not connected") if r]
+        if problem:
+            body["pods"] = f"{self.pods[0]}/{self.pods[1]} ready"
+        if not self.database_connected or (self.pods is not None and self.pods[0] == 0):
+            return web.json_response(
+                {**body, "status": "unhealthy", "reason": "; ".join(reasons)}, status=503
+            )
+        if reasons:
+            return web.json_response({**body, "status": "degraded", "reason": "; ".join(reasons)})
+        return web.json_response(body)
 
     async def _ready(self, request: web.Request) -> web.Response:
-        if self.ready:
+        if self.pods and self.pods[0] == 0:
+            return web.json_response({"ready": False, "reason": self._pods_problem()}, status=503)
+        if self.ready and self.database_connected:
             return web.json_response({"ready": True})
         return web.json_response({"ready": False, "reason": "database not connected"}, status=503)
 
