@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane
 
@@ -119,6 +119,26 @@ def timeline_text(incident: Incident, entries: list[TimelineEntry]) -> Text:
     return Text("\n").join(lines)
 
 
+MIN_POINTS = 3  # fewer than this is no line yet
+
+
+def chart_view(series: Series) -> tuple[Text, list[float] | None]:
+    """A chart's caption (latest value and the scale the line is drawn on) and its points;
+    None when there is nothing honest to draw (no data, or too few points)."""
+    caption = Text(f"{series.title}: ", style="dim")
+    values = series.values
+    if not values:
+        caption.append("no data", style="yellow")
+        return caption, None
+    caption.append(f"{values[-1]:,.2f}", style="bold")
+    if len(values) < MIN_POINTS:
+        caption.append(f"  collecting ({len(values)} of {MIN_POINTS} points)", style="dim")
+        return caption, None
+    low, high = min(values), max(values)
+    caption.append(f"  range {low:,.2f} to {high:,.2f}" if high > low else "  flat", style="dim")
+    return caption, list(values)
+
+
 class IncidentsScreen(AreaScreen):
     AREA = "incidents"
     AUTO_FOCUS = "#alerts-table"
@@ -136,6 +156,8 @@ class IncidentsScreen(AreaScreen):
     IncidentsScreen Sparkline { height: 3; margin: 0 0 1 0; }
     IncidentsScreen #incidents-panel { height: auto; max-height: 45%; }
     IncidentsScreen #timeline { height: auto; }
+    IncidentsScreen #timeline-scroll { height: 1fr; }
+    IncidentsScreen #timeline-scroll:focus { background: $boost; }
     """
     ACTIONS = (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
     BINDINGS = [
@@ -166,7 +188,8 @@ class IncidentsScreen(AreaScreen):
                 with Panel(title="Open incidents", id="incidents-panel"):
                     yield LiveTable(INCIDENT_COLUMNS, id="incidents-table")
                 with Panel(title="Timeline", id="timeline-panel"):
-                    yield Static("no incident selected — I declares one", id="timeline")
+                    with VerticalScroll(id="timeline-scroll", can_focus=True):
+                        yield Static("no incident selected — I declares one", id="timeline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -223,9 +246,11 @@ class IncidentsScreen(AreaScreen):
 
     def _show_charts(self, series: list[Series]) -> None:
         for s in series:
-            last = "no data" if s.last is None else f"{s.last:,.2f}"
-            self.query_one(f"#title-{_chart_id(s.title)}", Static).update(f"{s.title}: [b]{last}[/b]")
-            self.query_one(f"#spark-{_chart_id(s.title)}", Sparkline).data = s.values or [0.0]
+            caption, points = chart_view(s)
+            self.query_one(f"#title-{_chart_id(s.title)}", Static).update(caption)
+            spark = self.query_one(f"#spark-{_chart_id(s.title)}", Sparkline)
+            spark.display = points is not None  # no data draws nothing, never a full bar
+            spark.data = points or []
 
     def _show_age(self) -> None:
         worst = Freshness(0.0, False, None, 0, True)

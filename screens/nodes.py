@@ -33,6 +33,7 @@ from services.polling import Freshness
 from services.runbook import Action, Outcome
 from services.text import inert
 
+AGE_TICK = 5.0  # seconds between redraws of the pods' ages
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "disabled": "dim"}
 CAPACITY_COLUMNS = ("node", "state", "usage", "free", "used", "max", "headroom", "servers", "location")
 FORECAST_COLUMNS = ("game", "plan", "RAM", "more that fit", "most on one node")
@@ -271,6 +272,7 @@ class NodesScreen(AreaScreen):
             )
         self._start_watch()
         self.set_interval(0.25, self._flush)
+        self.set_interval(AGE_TICK, self._tick_ages)
         self.poll_claims()
         self.set_interval(1.0, self._show_age)
 
@@ -348,6 +350,12 @@ class NodesScreen(AreaScreen):
             self._pending[kind] = set(keys)
         elif self._pending[kind] is not None:
             self._pending[kind] |= keys
+
+    def _tick_ages(self) -> None:
+        """Pod ages move on between watch events: redraw them while the pods are shown (the
+        table redraws only the rows whose text changed)."""
+        if self.watch is not None and self.is_current and self.query_one(TabbedContent).active == "pods":
+            self._changed("pods", None)
 
     def _flush(self) -> None:
         """Redraw what changed since the last flush (at most four times a second), only
@@ -469,6 +477,18 @@ class NodesScreen(AreaScreen):
 
         answer = await self.ask_value("Namespace to watch", self.namespace, parse_name)
         if not answer or answer == self.namespace:
+            return
+        try:
+            exists = await self.shell.services.kube.namespace_exists(answer, self.context)
+        except ServiceError as exc:
+            self.notify(inert(exc), severity="error", title="Kubernetes", markup=False)
+            return
+        if not exists:
+            where = f"context {self.context or 'current'}"
+            self.tell(
+                f"there is no namespace {answer} in {where}: still watching {self.namespace}",
+                severity="error",
+            )
             return
         self.namespace = answer
         self._start_watch()

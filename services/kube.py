@@ -310,6 +310,19 @@ class KubeService:
 
         return await self._call(context, f"deployment {namespace}/{name}", read)
 
+    async def namespace_exists(self, namespace: str, context: str | None = None) -> bool:
+        """Whether the namespace exists in the cluster (a missing one lists as empty, which
+        looks like "no pods"); raises ServiceError."""
+        client = await _client_module()
+
+        async def read(api):
+            response = await client.CoreV1Api(api).read_namespace(namespace, _preload_content=False)
+            found = response.status != 404
+            response.release()
+            return found
+
+        return await self._call(context, f"namespace {namespace}", read)
+
     async def read_fleet(self, namespace: str, name: str, context: str | None = None) -> km.Fleet | None:
         """The fleet now, or None when it does not exist; raises ServiceError."""
         client = await _client_module()

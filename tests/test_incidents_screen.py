@@ -133,3 +133,47 @@ async def test_at_80_columns_the_alerts_take_the_width(seeded_db):
     async with app.run_test(size=(120, 40)) as pilot:
         screen, _ = await _open(pilot, app)
         assert screen.query_one("#charts-panel").display
+
+
+def test_charts_draw_nothing_without_data_and_show_their_scale():
+    from screens.incidents import chart_view
+    from services.alerts import Series
+
+    caption, points = chart_view(Series("errors/s", "q", []))
+    assert points is None and caption.plain == "errors/s: no data"  # never a full bar under "no data"
+    caption, points = chart_view(Series("errors/s", "q", [0.5, 0.7]))
+    assert points is None and "collecting (2 of 3 points)" in caption.plain
+    caption, points = chart_view(Series("errors/s", "q", [0.0, 0.25, 1.5, 0.75]))
+    assert points == [0.0, 0.25, 1.5, 0.75] and caption.plain == "errors/s: 0.75  range 0.00 to 1.50"
+    assert chart_view(Series("x", "q", [2.0, 2.0, 2.0]))[0].plain.endswith("flat")
+
+
+async def test_a_long_timeline_scrolls_by_keyboard(seeded_db):
+    from console.settings import Settings
+    from console.wiring import build_services
+    from services.incident_actions import DECLARE_INCIDENT, INCIDENT_NOTE
+    from services.runbook import Actor, Runbook
+
+    services = build_services(Settings.isolated(DATABASE_URL=seeded_db).resolved())
+    try:
+        book = Runbook(services, Actor("ines", "oncall", "c0"))
+        declared = await book.execute(DECLARE_INCIDENT, "Webhooks failing", {"severity": "P1"})
+        incident = str(declared.detail["incident_id"])
+        assert (await book.execute(INCIDENT_NOTE, incident, {"text": "long " * 600})).ok  # 3,000 characters
+        for n in range(12):
+            assert (await book.execute(INCIDENT_NOTE, incident, {"text": f"update {n}"})).ok
+    finally:
+        await services.close()
+    app = make_app(seeded_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, _ = await _open(pilot, app)
+        await pilot.press("i")
+        timeline = screen.query_one("#timeline")
+        await wait_until(pilot, lambda: "update 11" in text_of(timeline))
+        scroll = screen.query_one("#timeline-scroll")
+        assert scroll.max_scroll_y > 0  # it outgrew its box
+        await pilot.press("tab")  # from the incidents table to the timeline
+        assert app.focused is scroll
+        await pilot.press("end")
+        await wait_until(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y)
+        assert scroll.scroll_y > 0  # the rows after the long note are reachable

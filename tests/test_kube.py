@@ -365,3 +365,49 @@ async def test_another_consoles_scale_in_flight_shows_and_blocks_a_second_one(se
         assert _replicas(cluster, "Deployment", "agis-bot") == 3
         await claims.release("deployment", f"{NS}/agis-bot", "bobs-console")
         await wait_until(pilot, lambda: "bob" not in text_of(bar), timeout=10)
+
+
+async def test_a_namespace_that_is_not_there_says_so(seeded_db, cluster):
+    from screens.action_modal import AskScreen as Ask
+
+    app = make_app(seeded_db, KUBECONFIG=str(cluster.config_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_nodes(pilot, app, "p")
+        for typed, said in (
+            ("Bad NS ñ", "is not a valid name"),
+            ("nosuchns", "there is no namespace nosuchns"),
+        ):
+            await pilot.press("n")
+            await wait_until(pilot, lambda: isinstance(app.screen, Ask))
+            await pilot.press("ctrl+u", *typed, "enter")
+            await wait_until(pilot, lambda s=said: any(s in str(n.message) for n in app._notifications))
+            assert screen.namespace == NS  # still watching what it watched
+    env = {**os.environ, "KUBECONFIG": str(cluster.config_path), "XDG_CONFIG_HOME": "/nonexistent"}
+    for args, code, said in (
+        (["-n", "Bad NS"], 2, "is not a valid name"),
+        (["-n", "nosuchns"], 1, "no namespace"),
+    ):
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "console", "kube", *args],
+                                       capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+        assert done.returncode == code and said in done.stderr, done.stderr
+
+
+async def test_pod_ages_tick_between_watch_events(seeded_db, cluster, monkeypatch):
+    import screens.nodes
+
+    monkeypatch.setattr(screens.nodes, "AGE_TICK", 0.5)
+    app = make_app(seeded_db, KUBECONFIG=str(cluster.config_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_nodes(pilot, app, "p")
+        table = screen.query_one("#pods-table", LiveTable)
+        await asyncio.to_thread(cluster.apply, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "age-probe", "namespace": NS, "labels": {"app": "probe"}},
+            "spec": {"containers": [{"name": "probe", "image": "busybox"}]}, "status": {"phase": "Running"},
+        })  # fmt: skip
+        key = f"{NS}/age-probe"
+        await wait_until(pilot, lambda: key in table.shown)
+        age_column = list(table.columns).index("age")
+        first = str(table.shown[key][age_column])
+        # No event touches the pod: only the clock moves, and the age shown moves with it.
+        await wait_until(pilot, lambda: str(table.shown[key][age_column]) != first, timeout=5)

@@ -113,7 +113,16 @@ def kube_summary(
 
     where = _checked_where(context, namespace)
     settings = settings_or_exit(ctx, config)
-    summary = with_services(settings, lambda s: s.kube.summary(where.get("context"), where.get("namespace")))
+
+    async def read(services):
+        namespace = where.get("namespace")
+        if namespace and not await services.kube.namespace_exists(namespace, where.get("context")):
+            return None
+        return await services.kube.summary(where.get("context"), namespace)
+
+    summary = with_services(settings, read)
+    if summary is None:
+        raise fail([f"kube: there is no namespace {where['namespace']!r} in the cluster"], 1)
     data = summary_json(summary)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
