@@ -5,7 +5,7 @@ consoles, and the order runbook actions (retry, panel sync, cancel and refund, b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import on, work
@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from screens.action_modal import InfoScreen
 from screens.base import AreaScreen, DataShown
+from screens.live_table import LiveTable
 from screens.overview import STATUS_STYLE
 from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, Tile
@@ -24,6 +25,7 @@ from services.audit import AuditFilter, AuditRow
 from services.errors import ServiceError
 from services.order_actions import HINT_TEXT, ORDER_ACTIONS
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
+from services.payments import PaymentState
 from services.runbook import Action, Outcome
 from services.text import inert
 
@@ -62,9 +64,43 @@ def figure_values(f: OrderFigures) -> dict[str, tuple[str, bool, str]]:
     }
 
 
-def detail_text(d: OrderDetail, history: list[AuditRow]) -> Text:
-    """The detail pane: every field, the plan, node, customer, panel account, audit history.
-    Our markup around; every value from the database or a backend goes in as inert text."""
+@dataclass(frozen=True)
+class StripeShown:
+    """What Stripe said about an order's payment when `$` asked, or why it could not say."""
+
+    at: datetime
+    state: PaymentState | None
+    error: str | None = None
+
+
+PAYMENT_STYLE = {"succeeded": "green", "canceled": "dim", "requires_payment_method": "bold red"}
+SUBSCRIPTION_STYLE = {"active": "green", "trialing": "green", "past_due": "bold red", "unpaid": "bold red"}
+
+
+def stripe_lines(shown: StripeShown) -> list[Text]:
+    """The detail pane's Stripe section: payment intent status, charged, refunded and the
+    subscription's status as Stripe said them, and when it was asked."""
+    lines = [fill(f"[b]Stripe[/b] [dim]asked at {shown.at.astimezone():%H:%M:%S} ($ asks again)[/dim]")]
+    s = shown.state
+    if s is None:
+        return [*lines, fill("[red]{}[/]", shown.error or "no answer", limit=300)]
+    currency = s.currency.upper()
+    refunded = "yellow" if 0 < s.refunded < s.amount else ("bold" if s.refunded else "")
+    sub = s.subscription_status
+    sub_style = SUBSCRIPTION_STYLE.get(sub, "yellow") if sub else "dim"
+    return [
+        *lines,
+        fill("payment     {} {}", plain(s.status, PAYMENT_STYLE.get(s.status, "yellow")), s.payment_intent),
+        fill("charged     {} {}", f"{s.amount / 100:,.2f}", currency),
+        fill("refunded    {} {}", plain(f"{s.refunded / 100:,.2f}", refunded), currency),
+        fill("subscription {} {}", plain(sub or "—", sub_style), s.subscription or ""),
+    ]
+
+
+def detail_text(d: OrderDetail, history: list[AuditRow], stripe: StripeShown | None = None) -> Text:
+    """The detail pane: every field, the plan, node, customer, panel account, what Stripe
+    said when last asked (`$`), audit history. Our markup around; every value from the
+    database or a backend goes in as inert text."""
     money = f"${d.amount_cents / 100:.2f}" if d.amount_cents is not None else "—"
     panel = (
         fill("{} ({})", d.pterodactyl_user_id, d.panel_username or "")
@@ -73,7 +109,7 @@ def detail_text(d: OrderDetail, history: list[AuditRow]) -> Text:
     )
     node = "—" if d.node_name is None else fill("{}" + ("" if d.node_enabled else " (disabled)"), d.node_name)
     plan = (d.plan_id, d.game, d.ram_gb, d.egg_id, d.price_monthly)
-    stripe = (d.stripe_subscription_id or "—", d.stripe_payment_intent_id or "—", money)
+    payment = (d.stripe_subscription_id or "—", d.stripe_payment_intent_id or "—", money)
     lines = [
         fill("[b]{}[/b]", d.id),
         fill("status      {}", plain(d.status, STATUS_STYLE.get(d.status, ""))),
@@ -83,11 +119,13 @@ def detail_text(d: OrderDetail, history: list[AuditRow]) -> Text:
         fill("node        {}", node),
         fill("customer    {} · {}", d.email, d.user_id),
         fill("panel       {}", panel),
-        fill("stripe      {} · {} · {}", *stripe),
+        fill("stripe      {} · {} · {}", *payment),
         fill(f"created     {d.created_at:%Y-%m-%d %H:%M:%S} · updated {d.updated_at:%Y-%m-%d %H:%M:%S}"),
     ]
     if d.error_message:
         lines.append(fill("[b red]error       {}[/]", d.error_message, limit=1000))
+    if stripe is not None:
+        lines += [Text(""), *stripe_lines(stripe)]
     lines.append(Text(""))
     lines.append(fill("[b]History[/b]" if history else "[dim]no runbook actions on this order[/dim]"))
     for row in history[:12]:
@@ -95,12 +133,6 @@ def detail_text(d: OrderDetail, history: list[AuditRow]) -> Text:
         what = row.outcome or "started"
         lines.append(fill(f"{row.at:%m-%d %H:%M:%S} {{}} {{}} {{}}{{}}", row.operator, row.action, what, err))
     return Text("\n").join(lines)
-
-
-@dataclass(frozen=True)
-class Selected:
-    detail: OrderDetail | None
-    history: list[AuditRow]
 
 
 class OrdersScreen(AreaScreen):
@@ -116,6 +148,7 @@ class OrdersScreen(AreaScreen):
     OrdersScreen #search { display: none; }
     OrdersScreen #search.-shown { display: block; }
     OrdersScreen #view-line { height: 1; color: $text-muted; }
+    OrdersScreen #orders-table { height: 1fr; max-height: 100%; }
     """
     ACTIONS = ORDER_ACTIONS
     BINDINGS = [
@@ -154,7 +187,7 @@ class OrdersScreen(AreaScreen):
                 yield Input(
                     placeholder="order id, user id, email or server name — Enter searches", id="search"
                 )
-                yield DataTable(id="orders-table", cursor_type="row", zebra_stripes=True)
+                yield LiveTable(COLUMNS, id="orders-table")
             with Panel(title="Order", id="detail-panel"):
                 yield Static("select an order", id="detail")
         yield Footer()
@@ -167,9 +200,8 @@ class OrdersScreen(AreaScreen):
         self.marked: set[str] = set()
         self.selected: str | None = None
         self._detail_timer = None
-        table = self.query_one(DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name or "mark")
+        self._detail: OrdersScreen.DetailLoaded | None = None  # what the pane shows
+        self._stripe: dict[str, StripeShown] = {}  # order id -> Stripe's last answer
         services = self.shell.services
         self._audit = services.audit
         self._list = self.poll("list", self._fetch_page, lambda p: self.post_message(self.PageLoaded(p)))
@@ -195,16 +227,16 @@ class OrdersScreen(AreaScreen):
     def on_orders_screen_page_loaded(self, message: PageLoaded) -> None:
         page = message.page
         self.current_page = page
-        table = self.query_one(DataTable)
+        table = self.query_one(LiveTable)
         keep = self.selected
-        table.clear()
-        for order in page.orders:
-            table.add_row(*order_row(order, order.id in self.marked), key=order.id)
-        if keep is not None and keep in {o.id for o in page.orders}:
+        refilled = self._show_rows(table, {o.id: order_row(o, o.id in self.marked) for o in page.orders})
+        if keep is not None and keep in table.shown:
             # scroll to it: after a view switch the kept order may sit far down the new list
-            table.move_cursor(row=table.get_row_index(keep), animate=False, scroll=True)
+            # (a cursor already on it stays as it is: nothing to draw)
+            if refilled or table.cursor_row != table.get_row_index(keep):
+                table.move_cursor(row=table.get_row_index(keep))
         elif page.orders:  # the order left this view: act on what the cursor shows, nothing else
-            table.move_cursor(row=0, animate=False)
+            table.move_cursor(row=0)
             self.selected = page.orders[0].id
             self._load_detail(self.selected)
         else:
@@ -225,27 +257,72 @@ class OrdersScreen(AreaScreen):
         self._show_age()
         self.app.post_message(DataShown())
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is None:
+    @staticmethod
+    def _show_rows(table: LiveTable, rows: dict[str, tuple]) -> bool:
+        """Show `rows` in their order, redrawing only what changed: a poll that changes
+        nothing draws nothing, a changed order redraws its line. The table keeps rows in
+        place and adds new ones at the end, so when the order itself changed (another page,
+        an order new at the top) it is refilled (only the lines on screen are drawn), and
+        this says so."""
+        kept = [key for key in table.shown if key in rows]
+        refill = kept != list(rows)[: len(kept)]
+        if refill:
+            table.clear()
+        table.sync(rows)
+        return refill
+
+    @on(LiveTable.Highlighted, "#orders-table")
+    def _highlighted(self, event: LiveTable.Highlighted) -> None:
+        if event.key is None:
             return
-        self.selected = event.row_key.value
+        self.selected = event.key
         # Debounced: holding a key down moves the cursor, not the database.
         if self._detail_timer is not None:
             self._detail_timer.stop()
         self._detail_timer = self.set_timer(0.15, lambda: self._load_detail(self.selected))
 
     class DetailLoaded(Message):
-        """One order's detail pane, ready to show (posted by the detail worker)."""
+        """One order's detail and history, or why it could not be read (posted by the
+        detail worker)."""
 
-        def __init__(self, order_id: str, content: str | Text) -> None:
+        def __init__(
+            self, order_id: str, detail: OrderDetail | None, history: list[AuditRow], error: str | None = None
+        ) -> None:
             super().__init__()
             self.order_id = order_id
-            self.content = content
+            self.detail = detail
+            self.history = history
+            self.error = error
+
+    class StripeLoaded(Message):
+        """What Stripe said about an order's payment (posted by the `$` worker)."""
+
+        def __init__(self, order_id: str, shown: StripeShown) -> None:
+            super().__init__()
+            self.order_id = order_id
+            self.shown = shown
 
     def on_orders_screen_detail_loaded(self, message: DetailLoaded) -> None:
         if self.selected == message.order_id:  # the cursor may have moved on meanwhile
-            self.query_one("#detail", Static).update(message.content)
+            self._detail = message
+            self._show_detail()
+
+    def on_orders_screen_stripe_loaded(self, message: StripeLoaded) -> None:
+        self._stripe[message.order_id] = message.shown
+        if self._detail is not None and self._detail.order_id == message.order_id == self.selected:
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        shown = self._detail
+        if shown is None:
+            return
+        if shown.error is not None:
+            content: str | Text = plain(shown.error, "red")
+        elif shown.detail is None:
+            content = "order not found"
+        else:
+            content = detail_text(shown.detail, shown.history, self._stripe.get(shown.order_id))
+        self.query_one("#detail", Static).update(content)
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:
@@ -255,10 +332,9 @@ class OrdersScreen(AreaScreen):
             if detail is not None and detail.user_id:
                 history += await self._audit.page(AuditFilter(target=detail.user_id), limit=5)
         except ServiceError as exc:
-            self.post_message(self.DetailLoaded(order_id, plain(exc, "red")))
+            self.post_message(self.DetailLoaded(order_id, None, [], error=str(exc)))
             return
-        text = detail_text(detail, sorted(history, key=lambda r: -r.id)) if detail else "order not found"
-        self.post_message(self.DetailLoaded(order_id, text))
+        self.post_message(self.DetailLoaded(order_id, detail, sorted(history, key=lambda r: -r.id)))
 
     # -- navigation -------------------------------------------------------------------
 
@@ -269,7 +345,7 @@ class OrdersScreen(AreaScreen):
         self.current_view = view
         self.cursors = [None]
         self.query_one("#search").remove_class("-shown")
-        self.query_one(DataTable).focus()
+        self.query_one(LiveTable).focus()
         self._reload()
 
     def action_search(self) -> None:
@@ -281,13 +357,13 @@ class OrdersScreen(AreaScreen):
         box = self.query_one("#search", Input)
         if box.has_class("-shown"):
             box.remove_class("-shown")
-            self.query_one(DataTable).focus()
+            self.query_one(LiveTable).focus()
 
     @on(Input.Submitted, "#search")
     def _search(self, event: Input.Submitted) -> None:
         self.current_view = "search"
         self.search_text = event.value.strip()
-        self.query_one(DataTable).focus()
+        self.query_one(LiveTable).focus()
         self._reload()
 
     def action_page(self, step: int) -> None:
@@ -305,8 +381,10 @@ class OrdersScreen(AreaScreen):
         if self.selected is None:
             return
         self.marked ^= {self.selected}
-        table = self.query_one(DataTable)
-        table.update_cell(self.selected, "mark", "●" if self.selected in self.marked else " ")
+        table = self.query_one(LiveTable)
+        row = table.shown.get(self.selected)
+        if row is not None:
+            table.put(self.selected, ("●" if self.selected in self.marked else " ", *row[1:]))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -360,9 +438,15 @@ class OrdersScreen(AreaScreen):
 
     @work(exclusive=True, group="stripe", exit_on_error=False)
     async def action_stripe(self) -> None:
-        if self.selected is None:
+        """Ask Stripe about the selected order's payment; the answer stays in its pane."""
+        order_id = self.selected
+        if order_id is None:
             return
-        detail = await self.shell.services.orders.detail(self.selected)
+        try:
+            detail = await self.shell.services.orders.detail(order_id)
+        except ServiceError as exc:
+            self.notify(inert(exc), severity="error", markup=False)
+            return
         if detail is None or not detail.stripe_payment_intent_id:
             self.notify("this order has no Stripe payment", severity="warning")
             return
@@ -372,9 +456,11 @@ class OrdersScreen(AreaScreen):
             )
         except ServiceError as exc:
             self.notify(inert(exc), severity="error", title="Stripe", markup=False)
+            self.post_message(self.StripeLoaded(order_id, StripeShown(datetime.now(UTC), None, str(exc))))
             return
+        self.post_message(self.StripeLoaded(order_id, StripeShown(datetime.now(UTC), state)))
         self.notify(
             inert(f"{state.payment_intent}: {state.status}, ${state.amount / 100:.2f} charged, "
                   f"${state.refunded / 100:.2f} refunded; subscription {state.subscription_status or '—'}"),
-            title="Stripe", timeout=10, markup=False,
+            title="Stripe (kept in the order pane)", timeout=6, markup=False,
         )  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncpg
 from rich.text import Text
-from textual.widgets import DataTable
 
 from screens.orders import OrdersScreen, detail_text, order_row
 from tests.conftest import wait_until
@@ -76,7 +75,7 @@ async def test_the_orders_screen_draws_no_escape_sequence(seeded_db):
         screen = app.screen
         assert isinstance(screen, OrdersScreen)
         await wait_until(pilot, lambda: screen.current_page is not None)
-        table = screen.query_one(DataTable)
+        table = screen.query_one("#orders-table")
         await wait_until(pilot, lambda: order_id in {o.id for o in screen.current_page.orders})
         table.move_cursor(row=table.get_row_index(order_id))
         await wait_until(pilot, lambda: "customer    m\\x1b[31me" in drawn(app))

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from textual.widgets import DataTable
 
 from console.sandbox.fake_functions import FakeFunctions
 from screens.action_modal import ActionConfirmScreen, SecretScreen
+from screens.live_table import LiveTable
 from screens.orders import OrdersScreen
 from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
@@ -38,7 +38,7 @@ async def _open_orders(pilot, app) -> OrdersScreen:
 
 
 async def _select(pilot, screen, order_id: str) -> None:
-    table = screen.query_one(DataTable)
+    table = screen.query_one(LiveTable)
     table.move_cursor(row=table.get_row_index(order_id))
     await wait_until(
         pilot, lambda: screen.selected == order_id and order_id in text_of(screen.query_one("#detail"))
@@ -63,7 +63,7 @@ async def test_retry_a_stuck_order_from_the_screen(seeded_db, functions):
     app = app_for(seeded_db, functions, role="support")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
-        assert screen.query_one(DataTable).row_count >= 8
+        assert screen.query_one(LiveTable).row_count >= 8
         await _select(pilot, screen, order)
         await pilot.press("R")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
@@ -76,7 +76,7 @@ async def test_retry_a_stuck_order_from_the_screen(seeded_db, functions):
             lambda: any("Retry provisioning: ok" in str(n.title) for n in app._notifications),
             timeout=15,
         )
-        await wait_until(pilot, lambda: order not in [r.value for r in screen.query_one(DataTable).rows])
+        await wait_until(pilot, lambda: order not in screen.query_one(LiveTable).shown)
     conn = await asyncpg.connect(seeded_db)
     try:
         row = await conn.fetchrow(
@@ -174,8 +174,8 @@ async def test_the_cursor_stays_on_the_order_through_a_refresh(seeded_db, functi
     app = app_for(seeded_db, functions)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
-        table = screen.query_one(DataTable)
-        third = table.coordinate_to_cell_key((2, 0)).row_key.value
+        table = screen.query_one(LiveTable)
+        third = list(table.shown)[2]
         await _select(pilot, screen, third)
         conn = await asyncpg.connect(seeded_db)  # a new stuck order appears at the top
         await conn.execute(
@@ -187,7 +187,10 @@ async def test_the_cursor_stays_on_the_order_through_a_refresh(seeded_db, functi
         screen.action_refresh_now()
         await wait_until(pilot, lambda: screen.current_page is not before)
         assert screen.selected == third
-        assert table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == third
+        assert table.selected_key == third
+        # the new order takes its place in the list (oldest first), not the end of it
+        assert list(table.shown) == [o.id for o in screen.current_page.orders]
+        assert "brand-new" in [o.server_name for o in screen.current_page.orders]
 
 
 def _book(dsn, fake, operator, console, **mode):
@@ -232,14 +235,13 @@ async def test_switching_views_never_leaves_an_action_aimed_at_a_hidden_order(se
     app = app_for(seeded_db, functions)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
-        table = screen.query_one(DataTable)
-        second = table.coordinate_to_cell_key((1, 0)).row_key.value
+        table = screen.query_one(LiveTable)
+        second = list(table.shown)[1]
         await _select(pilot, screen, second)
         before = screen.current_page
         await pilot.press("e")  # the errors view does not hold that stuck order
         await wait_until(pilot, lambda: screen.current_page is not before)
-        shown = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        assert screen.selected == shown != second
+        assert screen.selected == table.selected_key != second
 
 
 @pytest.mark.parametrize(("kind", "error", "hint"), [
@@ -287,12 +289,13 @@ async def test_bulk_retry_marks_several_and_reports_each(seeded_db, functions):
     app = app_for(seeded_db, functions, role="support")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
-        table = screen.query_one(DataTable)
-        ids = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(3)]
+        table = screen.query_one(LiveTable)
+        ids = list(table.shown)[:3]
         for order in ids:
             await _select(pilot, screen, order)
             await pilot.press("space")
         assert screen.marked == set(ids)
+        assert [str(table.shown[o][0]) for o in ids] == ["●"] * 3  # the mark shows on each row
         await pilot.press("R")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert all(o in app.screen.question for o in ids)
@@ -336,3 +339,104 @@ def test_orders_retry_on_the_command_line(seeded_db, functions):
     assert run.stdout.strip().splitlines()[-1].startswith("ok: provisioned: server")
     assert KEY not in run.stdout + run.stderr
     assert functions.calls[order] == 1
+
+
+async def test_a_poll_that_changes_nothing_redraws_nothing(seeded_db, functions):
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(LiveTable)
+        await _select(pilot, screen, list(table.shown)[1])
+        await pilot.press("space")
+        drawn: list[int] = []
+        render_line = table.render_line
+        table.render_line = lambda y: drawn.append(y) or render_line(y)  # type: ignore[method-assign]
+        await pilot.pause(0.3)
+        drawn.clear()
+        for _ in range(2):
+            before = screen.current_page
+            screen.action_refresh_now()
+            await wait_until(pilot, lambda before=before: screen.current_page is not before)
+        await pilot.pause(0.3)
+        assert drawn == []  # no line of the table drawn again: no flicker, no work
+        assert str(table.shown[screen.selected][0]) == "●" and table.cursor_row == 1
+
+
+async def test_keyset_pages_forward_and_back_keep_the_list_in_order(seeded_db, functions):
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(LiveTable)
+        await pilot.press("a")
+        await wait_until(
+            pilot, lambda: screen.current_view == "recent" and table.row_count == screen.PAGE_SIZE
+        )
+        first = [o.id for o in screen.current_page.orders]
+        assert list(table.shown) == first
+        await pilot.press("pagedown", "pagedown")
+        for key in ("right_square_bracket", "right_square_bracket", "left_square_bracket"):
+            before = screen.current_page
+            await pilot.press(key)
+            await wait_until(pilot, lambda before=before: screen.current_page is not before)
+            page = [o.id for o in screen.current_page.orders]
+            assert list(table.shown) == page and not set(page) & set(first)
+            assert table.cursor_row == 0 and screen.selected == page[0]  # the cursor on what it shows
+        before = screen.current_page
+        await pilot.press("left_square_bracket")
+        await wait_until(pilot, lambda: screen.current_page is not before)
+        assert list(table.shown) == first
+        assert "page 1" in text_of(screen.query_one("#view-line"))
+
+
+async def test_the_short_id_finds_its_order_in_the_search_box(seeded_db, functions):
+    order = await _stuck_with_account(seeded_db)
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await pilot.press("slash", *order[:8], "enter")
+        await wait_until(pilot, lambda: screen.current_view == "search" and screen.selected == order)
+        assert list(screen.query_one(LiveTable).shown) == [order]
+        await wait_until(pilot, lambda: order in text_of(screen.query_one("#detail")))
+
+
+async def test_dollar_keeps_the_stripe_state_in_the_order_pane(seeded_db, fakes):
+    from tests.conftest import FAKE_KEYS
+
+    order = await _stuck_with_account(seeded_db)
+    app = make_app(
+        seeded_db, refresh=2, STRIPE_SECRET_KEY=FAKE_KEYS[1], OPSCONSOLE_STRIPE_API_BASE=fakes.stripe.url
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        await _select(pilot, screen, order)
+        detail = screen.query_one("#detail")
+        assert "charged" not in text_of(detail)
+        await pilot.press("dollar_sign")
+        await wait_until(pilot, lambda: "charged" in text_of(detail))
+        pane = text_of(detail)
+        assert "payment     succeeded pi_" in pane and "refunded    0.00 USD" in pane
+        assert "subscription active sub_" in pane
+        table = screen.query_one(LiveTable)
+        other = next(k for k in table.shown if k != order)
+        await _select(pilot, screen, other)
+        assert "charged" not in text_of(detail)  # another order: Stripe not asked about it
+        await _select(pilot, screen, order)
+        await wait_until(pilot, lambda: "charged" in text_of(detail))  # still there, long after the toast
+    intent = pane.split("payment     succeeded ")[1].split()[0]
+    assert ("GET", f"/v1/payment_intents/{intent}") in fakes.stripe.requests
+
+
+def test_the_stripe_section_is_inert_and_says_when_stripe_was_asked():
+    from datetime import UTC, datetime
+
+    from screens.orders import StripeShown, stripe_lines
+    from services.payments import PaymentState
+
+    evil = "pi_\x1b]0;PWNED\x07[b]x[/b]"
+    state = PaymentState(evil, "succeeded", 1700, 500, "usd", "sub_1", "past_due")
+    lines = [line.plain for line in stripe_lines(StripeShown(datetime(2026, 12, 1, 9, 5, tzinfo=UTC), state))]
+    assert lines[0].startswith("Stripe asked at ")
+    assert lines[1:] == ["payment     succeeded pi_\\x1b]0;PWNED\\x07[b]x[/b]", "charged     17.00 USD",
+                         "refunded    5.00 USD", "subscription past_due sub_1"]  # fmt: skip
+    failed = stripe_lines(StripeShown(datetime.now(UTC), None, "Stripe at \x1b[2J refused"))
+    assert failed[1].plain == "Stripe at \\x1b[2J refused"

@@ -103,22 +103,23 @@ FROM (
 -- Orders whose server name starts with a prefix fewer than `cap` orders share (case-
 -- insensitive), newest first: every match read off the covering prefix index, the newest
 -- `limit` kept, and only those read from the table.
-WITH hits AS MATERIALIZED (
-    SELECT o.id, o.created_at
-    FROM orders o
-    WHERE lower(o.server_name) ~>=~ lower(:prefix::text)
-      AND lower(o.server_name) ~<~ (lower(:prefix::text) || chr(1114111))
-      AND starts_with(lower(o.server_name), lower(:prefix::text))
-    ORDER BY lower(o.server_name) USING ~<~
-    LIMIT :cap
-), newest AS (
-    SELECT id, created_at FROM hits ORDER BY created_at DESC, id DESC LIMIT :limit
-)
 SELECT o.id, o.user_id, o.plan_id, o.server_name, o.status, o.pterodactyl_server_id,
        o.error_message, o.created_at, o.updated_at, u.email,
        NULL::double precision AS minutes_waiting
-FROM newest h
-JOIN orders o ON o.id = h.id
+FROM (
+    SELECT id, created_at
+    FROM (
+        SELECT o.id, o.created_at
+        FROM orders o
+        WHERE lower(o.server_name) ~>=~ lower(:prefix::text)
+          AND lower(o.server_name) ~<~ (lower(:prefix::text) || chr(1114111))
+          AND starts_with(lower(o.server_name), lower(:prefix::text))
+        LIMIT :cap
+    ) AS hits
+    ORDER BY created_at DESC, id DESC
+    LIMIT :limit
+) AS newest
+JOIN orders o ON o.id = newest.id
 JOIN users u ON u.id = o.user_id
 ORDER BY o.created_at DESC, o.id DESC;
 

@@ -4,6 +4,7 @@ inserted oldest first as a live shop writes them, then vacuumed and analysed."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
@@ -49,6 +50,26 @@ WHERE i.schemaname = 'public' AND i.tablename IN ('orders', 'users')
 """
 
 
+NAME = "bench_orders_1m"
+
+
+def database(pg_cluster) -> str:
+    """The session cluster's million-order database, built on first use (the cluster is
+    thrown away with the session, so it is never dropped)."""
+
+    async def exists() -> bool:
+        admin = await asyncpg.connect(pg_cluster.dsn("postgres"))
+        try:
+            return bool(await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", NAME))
+        finally:
+            await admin.close()
+
+    dsn = pg_cluster.dsn(NAME)
+    if not asyncio.run(exists()):
+        asyncio.run(build(pg_cluster.dsn("postgres"), dsn, NAME, "tpl_seeded"))
+    return dsn
+
+
 async def build(admin_dsn: str, dsn: str, name: str, template: str) -> None:
     """Create database `name` from `template` (the seeded demo) and grow it to a million
     orders; prints how long it took."""
@@ -80,11 +101,3 @@ async def build(admin_dsn: str, dsn: str, name: str, template: str) -> None:
         print(f"\nbuilt {total:,} orders in {time.perf_counter() - started:.1f} s (generate_series)")
     finally:
         await conn.close()
-
-
-async def drop(admin_dsn: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()

@@ -7,7 +7,6 @@ asserts nothing about time."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 
@@ -35,11 +34,7 @@ ORDER BY o.created_at DESC, o.id DESC LIMIT $2
 
 @pytest.fixture(scope="module")
 def search_db(pg_cluster):
-    name = "bench_orders_1m"
-    dsn = pg_cluster.dsn(name)
-    asyncio.run(orders_1m.build(pg_cluster.dsn("postgres"), dsn, name, "tpl_seeded"))
-    yield dsn
-    asyncio.run(orders_1m.drop(pg_cluster.dsn("postgres"), name))
+    return orders_1m.database(pg_cluster)
 
 
 async def _forms(conn) -> dict[str, str]:
