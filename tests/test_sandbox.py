@@ -212,6 +212,9 @@ def test_crash_loop_sandbox_exports_point_at_live_backends_and_sigterm_stops_the
                 timeout=30,
             )
             assert psql.stdout.strip() == "ops_console", psql.stderr
+        second = subprocess.run([sys.executable, "-m", "console", "sandbox", "--home", str(home)],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode == 1 and "already runs" in second.stderr
         provisioner = httpx.post(
             f"{env['PROVISIONER_URL']}/servers-provision",
             json={},

@@ -176,6 +176,9 @@ class Sandbox:
         from console.sandbox.pgcluster import ClusterError, EmbeddedPostgres, PostgresBinariesNotFound
 
         self.home.mkdir(parents=True, exist_ok=True)
+        if running_env(self.home) is not None:
+            # It would adopt that sandbox's server, and stop it on the way out.
+            raise SandboxError(f"a sandbox (or the demo) already runs from {self.home}: stop it first")
         try:
             self.cluster = EmbeddedPostgres(self.home / "demo-pg", password=_password(self.home))
             started = time.perf_counter()

@@ -10,6 +10,8 @@ import random
 import threading
 from typing import Any, ClassVar
 
+from console.sandbox.backends import say
+
 log = logging.getLogger(__name__)
 
 NAMESPACE = "production"
@@ -91,8 +93,9 @@ class Scenario:
     # ---- the world moving on its own -----------------------------------------------------
 
     def players(self, tick: int) -> None:
-        """Players take a Ready game server every 3 s and leave one every 4 s; a server shut
-        down goes 3 s later (the fleet makes another); the fleet grows to keep 5 Ready."""
+        """Players take a Ready game server every 3 s and leave one every 4 s (every 2 s once
+        30 are taken); a server shut down goes 3 s later (the fleet makes another); the fleet
+        grows to keep 5 Ready."""
         kube = self.sandbox.kube
         if not (self.every(tick, 3) or self.every(tick, 4) or self._shutdown):
             return
@@ -102,7 +105,8 @@ class Scenario:
             by_state.setdefault(gs.get("status", {}).get("state", ""), []).append(gs)
         if self.every(tick, 3) and by_state.get("Ready"):
             _set_state(kube, self.rng.choice(by_state["Ready"]), "Allocated")
-        if self.every(tick, 4) and by_state.get("Allocated"):
+        busy = len(by_state.get("Allocated", ()))
+        if (self.every(tick, 4) or (busy > 30 and self.every(tick, 2))) and busy:
             _set_state(kube, self.rng.choice(by_state["Allocated"]), "Shutdown")
         for gs in by_state.get("Shutdown", []):
             name = gs["metadata"]["name"]
@@ -170,7 +174,7 @@ class NodeFull(Scenario):
 
     def setup(self) -> None:
         added = asyncio.run(_fill_nodes(self.sandbox.owner_dsn))
-        log.info("node-full: %d orders fill the enabled nodes", added)
+        say(f"node-full: {added} new orders fill every enabled node (removed when the sandbox stops)")
 
     def teardown(self) -> None:
         try:
@@ -227,6 +231,7 @@ class DbOutage(Scenario):
         sandbox.bot.set_rate("errors", 5.0)
         self.down = True
         sandbox.cluster.stop()
+        say(f"db-outage: PostgreSQL stopped; it comes back in {self.duration:g} s of scenario time")
         for pod in sandbox.kube.objects("Pod", NAMESPACE):
             if pod["metadata"].get("labels", {}).get("app") == "postgres":
                 sandbox.kube.crashloop(NAMESPACE, pod["metadata"]["name"])
@@ -235,6 +240,7 @@ class DbOutage(Scenario):
         sandbox = self.sandbox
         sandbox.cluster.start()
         self.down = False
+        say("db-outage: PostgreSQL is back")
         sandbox.bot.database_connected = True
         sandbox.bot.set_rate("errors", CALM_RATES["errors"])
         for pod in sandbox.kube.objects("Pod", NAMESPACE):
