@@ -174,6 +174,7 @@ class Sandbox:
     def start(self) -> None:
         """Start every backend; raises SandboxError (after stopping what had started)."""
         from console.sandbox.pgcluster import ClusterError, EmbeddedPostgres, PostgresBinariesNotFound
+        from services.text import mask_logs
 
         self.home.mkdir(parents=True, exist_ok=True)
         if running_env(self.home) is not None:
@@ -192,6 +193,7 @@ class Sandbox:
             console_password = _password(self.home, "demo-console-password")
             asyncio.run(console_login(self.cluster.dsn("postgres"), console_password))
             self.console_dsn = self.cluster.dsn(DEMO_DB, user=CONSOLE_LOGIN, password=console_password)
+            mask_logs(self.owner_dsn, self.console_dsn)  # a failing fake's log line never shows them
             say(f"the console connects as {CONSOLE_LOGIN} (in ops_runtime: it only appends to the audit log)")
             self._start_fakes()
             if self.with_monitoring:
