@@ -21,10 +21,12 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from console.resolved import Resolved, Secret
+from services.dsn import dsn_problems, shown
 from services.text import mask_url
 
 Role = Literal["viewer", "support", "oncall", "admin"]
@@ -81,7 +83,7 @@ class EnvironmentConfig(_Strict):
             except ValueError:
                 hex_ok = False
         if not hex_ok and value not in NAMED_COLOURS:
-            raise ValueError(f"not a colour name or #rrggbb: {value!r}")
+            raise ValueError(f"not a colour name or #rrggbb: {shown(value)}")
         return value
 
     @property
@@ -144,6 +146,8 @@ NAMED_KEYS = frozenset({
     "underscore", *(f"f{n}" for n in range(1, 25)),
 })  # fmt: skip
 BINDING_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A host name (IDN letters too) or an IPv4 address, or an IPv6 address in brackets.
+HOST = re.compile(r"[\w.-]+|\[[0-9A-Fa-f:.]+(%[\w.-]+)?\]")
 
 
 def _is_key(key: str) -> bool:
@@ -167,7 +171,7 @@ def _keys(value: str) -> str:
     bad = [k for k in keys if not _is_key(k)]
     if bad:
         raise ValueError(
-            f"{bad[0]!r} is not a key: use a character ('h', '?'), a key name (f1, pageup, escape, "
+            f"{shown(bad[0])} is not a key: use a character ('h', '?'), a key name (f1, pageup, escape, "
             "question_mark) with optional ctrl+/shift+/alt+, several separated by commas"
         )
     return ",".join(keys)
@@ -242,7 +246,7 @@ class Settings(BaseSettings):
     def _binding_ids(cls, value: dict[str, str]) -> dict[str, str]:
         bad = [name for name in value if not BINDING_ID.match(name)]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not a binding id (e.g. help, area.orders, quit)")
+            raise ValueError(f"{shown(bad[0])} is not a binding id (e.g. help, area.orders, quit)")
         return value
 
     @field_validator("operators", mode="before")
@@ -258,11 +262,31 @@ class Settings(BaseSettings):
     def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in ("postgres", "postgresql"):
-            # The value itself may hold a password: name only the scheme.
-            raise ValueError(f"expected a postgresql:// URL (scheme was {scheme or 'missing'!r})")
+        # Every problem asyncpg would trip on at the first query (a port out of range, an
+        # unknown sslmode), said now; the lines name parts, never the password.
+        problems = dsn_problems(value.get_secret_value())
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
+
+    @field_validator("db_host", "db_read_host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        # The DSN is built as user@HOST:DB_PORT/DB_NAME: anything but a host name or an
+        # address would change what the other parts mean.
+        if not HOST.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not a host name or address (the port goes in DB_PORT)")
+        return value
+
+    @model_validator(mode="after")
+    def _built_dsn(self) -> Settings:
+        if self.database_url is None and self.db_host:
+            problems = dsn_problems(self.postgres_dsn() or "")
+            if problems:  # from the PG* variables asyncpg falls back on (PGSSLMODE, ...)
+                raise ValueError("DB_HOST: " + "; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -374,10 +398,19 @@ URL_FIELDS = frozenset(("panel_url", "provisioner_url", "prometheus_url", "alert
                         "s3_endpoint", "stripe_api_base"))  # fmt: skip
 
 
+def _key(part: object) -> str:
+    """One part of a key's path as the TOML file would spell it, odd characters quoted."""
+    text = str(part)
+    return text if BARE_KEY.fullmatch(text) else shown(text)
+
+
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _format_errors(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors(include_url=False):
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        key = ".".join(_key(part) for part in item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -390,39 +423,84 @@ def _format_errors(error: ValidationError) -> list[str]:
         message = message.removeprefix("Value error, ")
         top = str(item["loc"][0]) if item["loc"] else ""
         field = next((n for n, f in Settings.model_fields.items() if top in (n, f.validation_alias)), top)
-        shown = item.get("input")
-        if field in URL_FIELDS and isinstance(shown, str):
-            shown = mask_url(shown)
-        if field not in SECRET_FIELDS and isinstance(shown, str | int | float | bool):
+        given = item.get("input")
+        if field in URL_FIELDS and isinstance(given, str):
+            given = mask_url(given)
+        if field not in SECRET_FIELDS and isinstance(given, str | int | float | bool):
             if item["type"] not in ("value_error", "extra_forbidden"):
-                message = f"{message} (got {shown!r})"
-        lines.append(f"{key}: {message}")
+                got = shown(given) if isinstance(given, str) else repr(given)[:40]
+                message = f"{message} (got {got})"
+        lines.append(f"{key}: {message}" if key else message)
     return lines
+
+
+TOML_SECTIONS = ("environment", "operators", "refresh", "keymap")
+MAX_CONFIG_BYTES = 1_000_000  # a config file is a few KB; more is the wrong file
+
+
+def _shown_path(path: Path) -> str:
+    text = str(path)
+    return text if text.isprintable() and len(text) <= 200 else shown(text, 120)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file's tables; raises ConfigError with one line saying why it cannot be read."""
+    where = _shown_path(path)
+    try:
+        if not path.is_file():
+            raise ConfigError([f"{where}: not a regular file"])
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([f"{where}: cannot be read: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{where}: larger than {MAX_CONFIG_BYTES:,} bytes: not a config file"])
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:  # TOML never holds a NUL
+        raise ConfigError([f"{where}: is UTF-16 or binary, not UTF-8 text: save it as UTF-8"])
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is harmless
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}): save it as UTF-8"]
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{where}: not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError([f"{where}: nested too deeply to be a config file"]) from None
 
 
 def load_settings(config_path: Path | None = None) -> Settings:
     """Settings from the environment and the TOML file.
 
-    Raises ConfigError with one line per problem; an explicitly named file that does not
+    Raises ConfigError with one line per problem, every problem found at once (an unknown
+    section does not hide a bad value elsewhere); an explicitly named file that does not
     exist is a problem, the default file missing is not.
     """
     explicit = config_path is not None or bool(os.environ.get("OPSCONSOLE_CONFIG"))
     path = config_path or Path(os.environ.get("OPSCONSOLE_CONFIG") or default_config_path())
     data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
-        except OSError as exc:
-            raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from None
-    elif explicit:
-        raise ConfigError([f"{path}: no such config file"])
-    allowed = {"environment", "operators", "refresh", "keymap"}
-    unknown = [f"{key}: unknown key in {path.name}" for key in data if key not in allowed]
-    if unknown:
-        raise ConfigError(unknown)
     try:
-        return Settings(**data)
+        exists = path.exists()
+    except OSError as exc:  # a name too long, a directory that cannot be searched
+        raise ConfigError([f"{_shown_path(path)}: cannot be read: {exc.strerror or exc}"]) from None
+    if exists:
+        data = _read_toml(path)
+    elif explicit:
+        raise ConfigError([f"{_shown_path(path)}: no such config file"])
+    known = ", ".join(TOML_SECTIONS)
+    problems = [
+        f"{_key(key)}: unknown {'section' if isinstance(value, dict) else 'key'} in "
+        f"{shown(path.name, 60) if not path.name.isprintable() else path.name} (known: {known})"
+        for key, value in data.items()
+        if key not in TOML_SECTIONS
+    ]
+    try:
+        settings = Settings(**{k: v for k, v in data.items() if k in TOML_SECTIONS})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        problems += _format_errors(exc)
+    if problems:
+        raise ConfigError(problems)
+    return settings

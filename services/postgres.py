@@ -12,12 +12,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiosql
 import asyncpg
 from aiosql.types import SQLOperationType
 
+from services.dsn import describe_dsn, dsn_problems, session_attrs
 from services.errors import BackendFailed, NotConfigured, ServiceError, Unreachable
 from services.health import Ping
 from sql import QUERIES_DIR
@@ -50,25 +50,41 @@ class OpsEvent:
     payload: dict[str, Any]
 
 
-def describe_dsn(dsn: str) -> str:
-    """host:port/db for a DSN, without user or password."""
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    port = parts.port or 5432
-    db = unquote(parts.path.lstrip("/")) or unquote(parts.username or "") or "postgres"
-    return f"{host}:{port}/{db}"
+__all__ = ["BadDsn", "PostgresConfig", "PostgresService", "describe_dsn", "explain_failure"]
 
 
-def explain_failure(exc: BaseException, where: str, timeout: float) -> ServiceError:
-    """The ServiceError a person can act on for a failed Postgres call."""
-    error = _explain(exc, where, timeout)
+class BadDsn(ServiceError):
+    """The DSN (or a PG* variable it leaves a part to) is one asyncpg cannot use: a setting
+    to correct, not a backend that failed."""
+
+    invalid_setting = True
+
+
+# What asyncpg raises while reading its connection arguments, before any network traffic
+# (an int() of the port, an unknown sslmode, a port the socket refuses to take).
+DSN_ERRORS = (asyncpg.ClientConfigurationError, ValueError, IndexError, OverflowError)
+
+
+def explain_failure(
+    exc: BaseException, where: str, timeout: float, *, wanted: str | None = None
+) -> ServiceError:
+    """The ServiceError a person can act on for a failed Postgres call; `wanted` is the
+    target_session_attrs the DSN asks for, if any."""
+    error = _explain(exc, where, timeout, wanted)
     error.backend = "postgres"
     return error
 
 
-def _explain(exc: BaseException, where: str, timeout: float) -> ServiceError:
+def _explain(exc: BaseException, where: str, timeout: float, wanted: str | None = None) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, asyncpg.TargetServerAttributeNotMatched):
+        return BackendFailed(
+            f"Postgres at {where} is not {wanted or 'the kind of server asked for'}: "
+            f"the DSN's target_session_attrs={wanted or '?'} refuses it"
+        )
+    if isinstance(exc, DSN_ERRORS):
+        return BadDsn(f"Postgres at {where}: the DSN cannot be used ({exc})")
     if isinstance(exc, ConnectionRefusedError):
         return Unreachable(f"Postgres at {where} refused the connection (is the server running?)")
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
@@ -173,12 +189,23 @@ class PostgresService:
                 "Postgres is not configured (set DATABASE_URL or DB_HOST)", backend="postgres"
             )
         if self._pool is None:
+            self._check_dsns()
             await self.open()
         assert self._pool is not None
         return self._pool, self._read_pool or self._pool
 
     def _fail(self, exc: BaseException) -> ServiceError:
-        return explain_failure(exc, self.where, self.config.connect_timeout)
+        wanted = session_attrs(self.config.dsn) if self.config.dsn else None
+        return explain_failure(exc, self.where, self.config.connect_timeout, wanted=wanted)
+
+    def _check_dsns(self) -> None:
+        """Raise BadDsn naming the first problem asyncpg would trip on in a DSN."""
+        for dsn, which in ((self.config.dsn, ""), (self.config.read_dsn, " (read replica)")):
+            problems = dsn_problems(dsn) if dsn else []
+            if problems:
+                where = describe_dsn(dsn) if dsn else "?"
+                raise BadDsn(f"Postgres at {where}{which}: the DSN cannot be used: {problems[0]}",
+                             backend="postgres")  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def connection(self, *, read: bool = False) -> AsyncIterator[asyncpg.Connection]:
@@ -188,12 +215,19 @@ class PostgresService:
         """
         primary, replica = await self._pools()
         pool = replica if read else primary
+        connected = False
         try:
             async with pool.acquire(timeout=self.config.connect_timeout) as conn:
+                connected = True
                 yield conn
         except ServiceError:
             raise
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as exc:  # fmt: skip
+            raise self._fail(exc) from exc
+        except DSN_ERRORS as exc:
+            if connected:  # the caller's own ValueError, not the DSN's
+                raise
             raise self._fail(exc) from exc
 
     async def run(

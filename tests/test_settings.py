@@ -157,16 +157,15 @@ def test_cli_exits_2_on_invalid_config_without_echoing_secrets(tmp_path):
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["opsconsole: config: nonsense: unknown key in config.toml"]
-    path.write_text("[refresh]\noverview = -1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "console", "--config", str(path), "doctor"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 2
+    # The unknown section does not hide the other problems: every one, one line each.
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith("opsconsole: config: DATABASE_URL:")
-    assert lines[1].startswith("opsconsole: config: refresh.overview:")
+    assert lines[0] == (
+        "opsconsole: config: nonsense: unknown section in config.toml "
+        "(known: environment, operators, refresh, keymap)"
+    )
+    assert lines[1].startswith("opsconsole: config: DATABASE_URL:")
+    assert lines[2].startswith("opsconsole: config: refresh.overview:")
+    assert len(lines) == 3
     assert "topsecret" not in result.stderr + result.stdout
 
 
@@ -178,6 +177,77 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path):
 def test_broken_toml_names_the_file_and_line(tmp_path):
     with pytest.raises(ConfigError, match=r"config.toml: not valid TOML.*line 2"):
         load_settings(write(tmp_path, "[refresh]\noverview = = 3\n"))
+
+
+def test_a_dsn_asyncpg_would_refuse_is_one_line_naming_the_part_and_not_the_password(monkeypatch):
+    cases = {
+        "postgresql://u:hunter2@db:99999/x": "DATABASE_URL: port 99999 is out of range (1 to 65535)",
+        "postgresql://u:hunter2@db:notaport/x": "DATABASE_URL: port 'notaport' is not a port number",
+        "postgresql://u:hunter2@db/x?target_session_attrs=readonly": (
+            "DATABASE_URL: target_session_attrs 'readonly' is not one of any, primary, standby, "
+            "prefer-standby, read-write, read-only"
+        ),
+        "postgresql://u:hunter2@db/x?sslmode=on": "DATABASE_URL: sslmode 'on' is not one of disable,",
+        "postgresql://u:hunt@r2@db/x": "DATABASE_URL: the user or password holds an '@': write it as %40",
+        "postgresql://u:hunter2@db1,/x": "DATABASE_URL: the host list has an empty entry",
+    }
+    for dsn, expected in cases.items():
+        monkeypatch.setenv("DATABASE_URL", dsn)
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        assert len(caught.value.problems) == 1, dsn
+        assert caught.value.problems[0].startswith(expected), caught.value.problems
+        assert "hunter2" not in caught.value.problems[0]
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db:6432/x?target_session_attrs=read-only")
+    assert load_settings().postgres_dsn().endswith("read-only")  # valid: the server answers for it
+
+
+def test_db_host_must_be_a_host_and_the_pg_variables_asyncpg_reads_are_checked(monkeypatch):
+    monkeypatch.setenv("DB_HOST", "db:6432")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "DB_HOST: 'db:6432' is not a host name or address (the port goes in DB_PORT)"
+    ]
+    monkeypatch.setenv("DB_HOST", "db.internal")
+    monkeypatch.setenv("PGSSLMODE", "yes")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems[0].startswith("DB_HOST: PGSSLMODE 'yes' is not one of disable,")
+
+
+def test_a_config_file_that_cannot_be_read_as_toml_says_why_in_one_line(tmp_path):
+    path = tmp_path / "config.toml"
+    latin1, utf16 = '[environment]\nname = "café"\n'.encode("latin-1"), "[environment]\n".encode("utf-16")
+    cases = {
+        latin1: "not UTF-8 (byte 0xe9 on line 2): save it as UTF-8",
+        utf16: "is UTF-16 or binary, not UTF-8 text: save it as UTF-8",
+        ("a = " + "[" * 5000 + "]" * 5000).encode(): "nested too deeply to be a config file",
+        ("a = " + "{b = " * 5000 + "1" + "}" * 5000).encode(): "nested too deeply to be a config file",
+    }
+    for raw, expected in cases.items():
+        path.write_bytes(raw)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path)
+        assert caught.value.problems == [f"{path}: {expected}"]
+    path.write_bytes(b'\xef\xbb\xbf[environment]\nname = "staging"\n')  # UTF-8 with a BOM reads
+    assert load_settings(path).environment_name == "staging"
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_settings(tmp_path)
+
+
+def test_an_unknown_section_does_not_hide_the_other_bad_keys(tmp_path):
+    path = write(tmp_path, '[bogus]\nx = 1\n[environment]\ncolour = "nope"\nfoo = 1\n[refresh]\norders = 0\n'
+                           '"odd\\nkey" = 0.1\n')  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        "bogus: unknown section in config.toml (known: environment, operators, refresh, keymap)",
+        "environment.colour: not a colour name or #rrggbb: 'nope'",
+        "environment.foo: unknown key",
+        "refresh.orders: a poll interval must be 0.5 to 86400 seconds (a day) (got 0)",
+        "refresh.'odd\\nkey': a poll interval must be 0.5 to 86400 seconds (a day) (got 0.1)",
+    ]
 
 
 def test_the_fast_tui_start_reports_config_problems_and_exits_2(tmp_path):
