@@ -48,7 +48,8 @@ def _validate_in_child(config: str | None) -> tuple[int, int]:
         from console.settings import ConfigError, load_settings
 
         try:
-            payload = "R" + load_settings(Path(config) if config else None).resolved().to_json()
+            # `--config ""` names a file (and is refused) exactly as the command line does.
+            payload = "R" + load_settings(None if config is None else Path(config)).resolved().to_json()
         except ConfigError as exc:
             payload = "E" + json.dumps(exc.problems)
         data = payload.encode()
@@ -91,8 +92,10 @@ def main() -> None:
     if reply[0] == "E":
         import json
 
-        for problem in json.loads(reply[1:]):
-            print(f"opsconsole: config: {problem}", file=sys.stderr)
+        from services.text import inert
+
+        for problem in json.loads(reply[1:]):  # shown as the command line shows them: inert
+            print(inert(f"opsconsole: config: {problem}"), file=sys.stderr)
         sys.exit(2)
     from console.resolved import Resolved
     from console.tui import run_tui

@@ -82,7 +82,8 @@ def refuse_if_read_only(ctx: typer.Context, settings: Resolved, what: str) -> No
 
 
 def with_services(settings: Resolved, work):
-    """Run `work(services)` on a fresh event loop; ServiceError exits 1 with its message."""
+    """Run `work(services)` on a fresh event loop; a ServiceError exits with its message, 2
+    when it is a setting to correct (a DSN asyncpg cannot use), else 1."""
     from console.wiring import build_services
     from services.errors import ServiceError
 
@@ -97,7 +98,7 @@ def with_services(settings: Resolved, work):
     try:
         return asyncio.run(go())
     except ServiceError as exc:
-        raise fail([str(exc)], 1) from None
+        raise fail([str(exc)], 2 if getattr(exc, "invalid_setting", False) else 1) from None
 
 
 def parse_sets(values: list[str] | None) -> dict[str, str]:

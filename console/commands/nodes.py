@@ -4,9 +4,11 @@ and their actions as aliases of `act`."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from console.commands.common import (
     ConfigOption,
@@ -145,7 +147,34 @@ def kube_summary(
         echo(f"  {kind}: {error}", err=True)
 
 
-@kube_cli.command("scale")
+NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d+)?")
+
+
+class NegativeNumbersAreArguments(TyperCommand):
+    """`kube scale X -5`: a negative number is the replicas argument (to be refused by its
+    range), not an unknown option '-5'. Every other token parses as it always did, so an
+    unknown --option is still refused as one."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if any(NEGATIVE_NUMBER.fullmatch(arg) for arg in args):
+            placeholders = ["0" if NEGATIVE_NUMBER.fullmatch(arg) else arg for arg in args]
+            self.make_parser(ctx).parse_args(args=placeholders)  # raises for a real unknown option
+            ctx.ignore_unknown_options = True  # now only the negative numbers are unknown
+        return super().parse_args(ctx, args)
+
+
+def _checked_replicas(text: str) -> None:
+    """Exit 2 naming the valid range unless `text` is a replica count; before any backend."""
+    from services.kube_actions import parse_replicas
+
+    try:
+        parse_replicas(text)
+    except ValueError as exc:
+        message = str(exc) if len(str(exc)) <= 120 else str(exc)[:119] + "…"
+        raise fail([f"kube scale: {message}"], 2) from None
+
+
+@kube_cli.command("scale", cls=NegativeNumbersAreArguments)
 def kube_scale(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The deployment (or fleet, with --fleet).")],
@@ -161,6 +190,7 @@ def kube_scale(
     """Scale a deployment or an Agones fleet (to 0 only with --confirm NAME)."""
     from services.actions import ALL_ACTIONS
 
+    _checked_replicas(replicas)
     action = ALL_ACTIONS["scale_fleet" if fleet else "scale_deployment"]
     raw = {**_checked_where(context, namespace), "replicas": replicas}
     run_action(ctx, action, name, raw, config=config, yes=yes, dry_run=dry_run, confirm=confirm)
