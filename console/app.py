@@ -52,6 +52,9 @@ AREAS: tuple[Area, ...] = (
 )  # fmt: skip
 
 
+HEALTH_RETRY = 2.0  # seconds between pings of a backend that is down: back within a poll
+
+
 class OpsConsole(App):
     """The console. `services` is built by console.cli from Settings."""
 
@@ -144,7 +147,7 @@ class OpsConsole(App):
             self._health_interval,
             on_result=remember,
             on_error=lost,
-            max_backoff=self._health_interval,  # a ping is cheap: no backoff past the interval
+            retry_every=HEALTH_RETRY,  # a ping is cheap: a backend that is down is asked every few seconds
         )
         self._health[probe.name] = poller
         self.run_worker(poller.run(), group=f"health-{probe.name}", exit_on_error=False)

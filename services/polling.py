@@ -58,12 +58,16 @@ class Poller(Generic[T]):
         on_result: Callable[[T], None],
         on_error: Callable[[ServiceError], None] | None = None,
         max_backoff: float = 120.0,
+        retry_every: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.name = name
         self.fetch = fetch
         self.interval = interval
         self.max_backoff = max(max_backoff, interval)
+        # While failing, poll again after this long instead of backing off (a health ping,
+        # cheap, that should notice a backend's return within seconds).
+        self.retry_every = retry_every
         self._on_result = on_result
         self._on_error = on_error
         self._clock = clock
@@ -101,6 +105,8 @@ class Poller(Generic[T]):
         """Seconds from the end of the last poll to the next one."""
         if self.failures == 0:
             return self.interval
+        if self.retry_every is not None:
+            return min(self.retry_every, self.interval)
         return min(self.interval * (2**self.failures), self.max_backoff)
 
     def freshness(self) -> Freshness:

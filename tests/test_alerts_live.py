@@ -6,6 +6,7 @@ stopped mid-session makes the panel stale, never the app."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -168,3 +169,35 @@ def test_alerts_json_lists_every_source(seeded_db, monitoring):
         assert json.loads(run.stdout)
     finally:
         prometheus.start()
+
+
+async def test_prometheus_back_is_shown_within_a_poll_not_after_the_backoff(seeded_db, monitoring):
+    """At the demo's intervals (panels 5 s, health 15 s), after an outage long enough for the
+    alerts panel to back off, Prometheus' return shows in the panel and the header within
+    one poll, not the minute of backoff it took before."""
+    import time
+
+    from tests.test_app import header_text
+
+    _bot, prometheus, am = monitoring
+    app = make_app(seeded_db, refresh=5, health=15, PROMETHEUS_URL=prometheus.url, ALERTMANAGER_URL=am.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        panel = screen.query_one("#alerts-panel")
+        poller = screen._source_pollers["prometheus"]
+        await wait_until(pilot, lambda: poller.freshness().age is not None, timeout=15)
+        prometheus.stop()
+        try:
+            await wait_until(pilot, lambda: panel.has_class("-failing"), timeout=20)
+            await wait_until(pilot, lambda: "prom ✕" in header_text(app), timeout=20)
+            await pilot.pause(8)  # the panel's poller backs off meanwhile
+        finally:
+            await asyncio.to_thread(prometheus.start)
+        back = time.monotonic()
+        await wait_until(pilot, lambda: "prom ●" in header_text(app), timeout=60)
+        badge = time.monotonic() - back
+        await wait_until(pilot, lambda: not panel.has_class("-failing"), timeout=60)
+        fresh = time.monotonic() - back
+    print(f"prometheus back: badge after {badge:.1f} s, panel after {fresh:.1f} s")
+    assert badge <= 6 and fresh <= 6

@@ -189,6 +189,31 @@ async def test_postgres_going_away_degrades_the_panel_not_the_app(own_cluster):
         assert not panel.border_subtitle
 
 
+async def test_a_backend_back_shows_ok_within_a_poll_of_its_panels(own_cluster):
+    """With the demo's intervals (panels every 5 s, health every 15 s) and Postgres away long
+    enough for every poller to back off, its return shows everywhere within seconds: the
+    panels, the header badge and the backends area, not after a minute of backoff."""
+    import time
+
+    app = make_app(own_cluster.dsn("postgres"), refresh=5, health=15)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: "pg ●" in header_text(app))
+        panel = screen.query_one("#tiles-panel", Panel)
+        await asyncio.to_thread(own_cluster.stop)
+        await wait_until(pilot, lambda: "pg ✕" in header_text(app), timeout=20)
+        await wait_until(pilot, lambda: panel.has_class("-failing"), timeout=20)
+        await pilot.pause(8)  # every poller backs off while it is away
+        await asyncio.to_thread(own_cluster.start)
+        back = time.monotonic()
+        await wait_until(pilot, lambda: "pg ●" in header_text(app), timeout=20)
+        badge = time.monotonic() - back
+        await wait_until(pilot, lambda: not panel.has_class("-failing"), timeout=20)
+        panels = time.monotonic() - back
+    print(f"back after restart: badge {badge:.1f} s, panels {panels:.1f} s")
+    assert badge <= 6 and panels <= 6  # one poll interval (5 s) and a ping
+
+
 async def test_an_ops_event_refreshes_the_open_console_at_once(empty_db):
     app = make_app(empty_db, refresh=3600)  # no poll would come for an hour
     async with app.run_test(size=(120, 40)) as pilot:
