@@ -96,12 +96,19 @@ def demo(
         bool, typer.Option("--reset", help="Throw the demo database away and reseed it.")
     ] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="Hide and block every action.")] = False,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="Which incident to rehearse (`opsconsole sandbox --list`).")
+    ] = "crash-loop",
 ) -> None:
-    """Open the console on the embedded demo: a real PostgreSQL, migrated and seeded."""
+    """Open the console on the sandbox: a real PostgreSQL, migrated and seeded, the fakes and
+    a scenario playing (`opsconsole sandbox --list`)."""
     from console.commands.common import globals_of
     from console.sandbox.demo import run_demo
+    from console.sandbox.scenarios import SCENARIOS
 
-    code = run_demo(reset=reset, read_only=read_only or globals_of(ctx).read_only)
+    if scenario not in SCENARIOS:
+        raise fail([f"no scenario {scenario!r}; known: {', '.join(SCENARIOS)} (sandbox --list describes them)"], 2)
+    code = run_demo(reset=reset, read_only=read_only or globals_of(ctx).read_only, scenario=scenario)
     raise typer.Exit(code)
 
 
