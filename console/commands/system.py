@@ -107,7 +107,8 @@ def demo(
     from console.sandbox.scenarios import SCENARIOS
 
     if scenario not in SCENARIOS:
-        raise fail([f"no scenario {scenario!r}; known: {', '.join(SCENARIOS)} (sandbox --list describes them)"], 2)
+        known = ", ".join(SCENARIOS)
+        raise fail([f"no scenario {scenario!r}; known: {known} (sandbox --list describes them)"], 2)
     code = run_demo(reset=reset, read_only=read_only or globals_of(ctx).read_only, scenario=scenario)
     raise typer.Exit(code)
 
