@@ -86,6 +86,22 @@ def _hosts(count: int) -> str:
     return "1 host" if count == 1 else f"{count} hosts"
 
 
+# With no host named anywhere, asyncpg tries five: /run/postgresql, /var/run/postgresql,
+# /tmp, /private/tmp and localhost.
+DEFAULT_HOSTS = 5
+
+
+def _ports(text: str, source: str, hosts: int | None) -> list[str]:
+    """Problems in a port list ('5432' or '5432,5433') that is given for `hosts` hosts (0:
+    none named; None: the list is not used for any)."""
+    given = text.split(",")
+    problems = [problem for port in given if (problem := _port_problem(port, source))]
+    if hosts is not None and len(given) > 1 and len(given) != (hosts or DEFAULT_HOSTS):
+        problems.append(f"{source} gives {len(given)} ports for {_hosts(hosts)}" if hosts
+                        else f"{source} gives {len(given)} ports but names no host")  # fmt: skip
+    return problems
+
+
 def dsn_problems(dsn: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """Why asyncpg would refuse `dsn` (or crash on it) before connecting, one line each,
     naming the part ('port 99999 is out of range (1 to 65535)') and never the password;
@@ -106,11 +122,6 @@ def dsn_problems(dsn: str, environ: Mapping[str, str] | None = None) -> list[str
     if "@" in hostspec:
         problems.append("the user or password holds an '@': write it as %40")
         hostspec = hostspec.rpartition("@")[2]
-    hosts: list[str] = []
-    ports: list[str] = []
-    if hostspec:
-        hosts, ports, found = _hostlist(hostspec, unquoted=True)
-        problems += found
     query: dict[str, str] = {}
     if parts.query:
         try:
@@ -118,35 +129,26 @@ def dsn_problems(dsn: str, environ: Mapping[str, str] | None = None) -> list[str
         except ValueError:
             # The query may hold password=: name no value.
             problems.append("the part after '?' is not name=value pairs joined by '&'")
-    if query.get("port"):
-        given = query["port"].split(",")
-        for port in given:
-            problem = _port_problem(port, "?port=")
-            if problem:
-                problems.append(problem)
-        if not hosts and query.get("host"):
-            hosts = query["host"].split(",")
-        if len(given) > 1 and hosts and len(given) != len(hosts):
-            problems.append(f"?port= gives {len(given)} ports for {_hosts(len(hosts))}")
-    if not hostspec and query.get("host"):
-        hosts, ports, found = _hostlist(query["host"], unquoted=False, source="?host=")
-        problems += found
     for name, choices in CHOICES.items():
         value = query.get(name)
         if value is not None and value not in choices:
             problems.append(f"{name} {shown(value)} is not one of {', '.join(choices)}")
-    # What the DSN leaves out, asyncpg takes from the libpq environment variables.
-    if not hostspec and not query.get("host") and environ.get("PGHOST"):
-        hosts, ports, found = _hostlist(environ["PGHOST"], unquoted=False, source="PGHOST")
+    # The hosts: the DSN's, else ?host=, else PGHOST, else asyncpg's own list of five.
+    hosts: list[str] = []
+    if hostspec:
+        hosts, _, found = _hostlist(hostspec, unquoted=True)
         problems += found
-    if not query.get("port") and not all(ports) and environ.get("PGPORT"):
-        given = environ["PGPORT"].split(",")
-        for port in given:
-            problem = _port_problem(port, "PGPORT")
-            if problem:
-                problems.append(problem)
-        if len(given) > 1 and len(given) != max(len(hosts), 1):
-            problems.append(f"PGPORT gives {len(given)} ports for {_hosts(max(len(hosts), 1))}")
+    elif query.get("host"):
+        hosts, _, found = _hostlist(query["host"], unquoted=False, source="?host=")
+        problems += found
+    elif environ.get("PGHOST"):
+        hosts, _, found = _hostlist(environ["PGHOST"], unquoted=False, source="PGHOST")
+        problems += found
+    # The ports for hosts that name none: ?port= when the DSN names no host, else PGPORT.
+    if query.get("port"):
+        problems += _ports(query["port"], "?port=", None if hostspec else len(hosts))
+    if (hostspec or not query.get("port")) and environ.get("PGPORT"):
+        problems += _ports(environ["PGPORT"], "PGPORT", len(hosts))
     for name, (param, choices) in ENV_CHOICES.items():
         value = environ.get(name)
         if param not in query and value and value not in choices:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -170,44 +171,67 @@ def test_the_fast_tui_start_reports_an_unreadable_config_in_one_line(quiet_env):
 
 
 def _command_tree():
-    """(command paths, option names) of the real command line, long-running ones left out."""
-    paths: list[list[str]] = []
-    options: set[str] = set()
+    """The real command line, long-running commands left out: {path: command}."""
+    commands: dict[tuple[str, ...], object] = {}
 
-    def walk(command, path: list[str]) -> None:
-        paths.append(path)
-        for param in command.params:
-            options.update(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
+    def walk(command, path: tuple[str, ...]) -> None:
+        commands[path] = command
         for name, sub in sorted(getattr(command, "commands", {}).items()):
             if name not in LONG_RUNNING:
-                walk(sub, [*path, name])
+                walk(sub, (*path, name))
 
-    walk(typer.main.get_command(cli), [])
-    return paths, sorted(options)
+    walk(typer.main.get_command(cli), ())
+    return commands
 
 
-COMMAND_PATHS, OPTION_NAMES = _command_tree()
-WORDS = sorted({word for path in COMMAND_PATHS for word in path})
+COMMANDS = _command_tree()
+COMMAND_PATHS = [list(path) for path in COMMANDS]
+OPTION_NAMES = sorted({o for c in COMMANDS.values() for p in c.params for o in (*p.opts, *p.secondary_opts)
+                       if o.startswith("-")})  # fmt: skip
+WORDS = sorted({word for path in COMMANDS for word in path})
 ODD_VALUES = [
     "", " ", "-", "--", "-5", "-0", "0", "2147483648", "-2147483649", "9" * 5000, "-" + "9" * 400, "1e308",
     "nan", "-inf", "0x1F", "١٢", "3.5", "minio", "agis-bot", "Bad NS", "ñ", "default", "\x1b[31mred",
     "a\nb", "\r", "\t", "\u202eevil", "\udcff", "x" * 10000, "--" + "a" * 300, "-n", "--help",
     "../../etc/passwd", "/nonexistent/dir/x.toml", ".", "replicas=3", "namespace=Bad NS", "=x",
+    "scale_deployment", "cancel_order", "32b6f533", "00000000-0000-0000-0000-000000000000",
 ]  # fmt: skip
 # Real argv cannot hold a NUL; every other character can reach the console.
 odd_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40)
-token = st.one_of(
-    st.sampled_from(OPTION_NAMES),
-    st.sampled_from(WORDS),
-    st.sampled_from(ODD_VALUES),
-    st.integers(min_value=-(10**30), max_value=10**30).map(str),
-    odd_text,
+odd_value = st.one_of(
+    st.sampled_from(ODD_VALUES), st.integers(min_value=-(10**30), max_value=10**30).map(str), odd_text
 )
-command_line = st.builds(
-    lambda globals_, path, rest: [*globals_, *path, *rest],
-    st.lists(st.sampled_from(["--read-only", "--dry-run", "--config", "-c"]), max_size=2),
-    st.sampled_from(COMMAND_PATHS),
-    st.lists(token, max_size=6),
+token = st.one_of(st.sampled_from(OPTION_NAMES), st.sampled_from(WORDS), odd_value)
+
+
+NEGATIVE = re.compile(r"-\d+")  # an argument the parser reads as a number, not an option
+
+
+@st.composite
+def well_formed(draw) -> list[str]:
+    """A command with its own options (odd values where they take one) and its arguments
+    (odd values), so the example gets past the parser into the command's body."""
+    path = draw(st.sampled_from(sorted(COMMANDS)))
+    command = COMMANDS[path]
+    words: list[str] = []
+    for param in command.params:
+        if param.param_type_name == "argument":
+            words.append(draw(odd_value.filter(lambda v: not v.startswith("-") or NEGATIVE.fullmatch(v))))
+        elif draw(st.booleans()):
+            name = draw(st.sampled_from([*param.opts, *param.secondary_opts]))
+            words += [name] if getattr(param, "is_flag", False) else [name, draw(odd_value)]
+    return [*path, *draw(st.permutations(words))] if path else words
+
+
+command_line = st.one_of(
+    well_formed(),
+    well_formed(),  # twice: most examples reach a command's body, the rest test the parser
+    st.builds(
+        lambda globals_, path, rest: [*globals_, *path, *rest],
+        st.lists(st.sampled_from(["--read-only", "--dry-run", "--config", "-c"]), max_size=2),
+        st.sampled_from(COMMAND_PATHS),
+        st.lists(token, max_size=6),
+    ),
 )
 
 
@@ -331,41 +355,54 @@ def test_no_config_file_prints_a_traceback(quiet_env, warm, raw):
 # ---- fuzz: DSNs: what the check passes, asyncpg reads -------------------------------
 
 QUERY_PARTS = ["sslmode=require", "sslmode=on", "target_session_attrs=read-only", "target_session_attrs=no",
-               "port=5432", "port=99999", "port=1,2", "host=h", "application_name=x", "x",
+               "port=5432", "port=99999", "port=1,2", "host=h", "host=h1,h2", "application_name=x", "x",
                "gsslib=no"]  # fmt: skip
 port = st.one_of(st.integers(0, 70000).map(str), st.sampled_from(["", "notaport", "-1", "٣", "5432"]))
 host = st.one_of(st.sampled_from(["db", "127.0.0.1", "[::1]", "[::1", "", "/run/pg", "a b"]), odd_text)
+host_port = st.builds(lambda h, p: f"{h}:{p}" if p else h, host, port)
+
+
+def query_string(parts: list[str]) -> str:
+    return "?" + "&".join(parts)
+
+
 dsn = st.builds(
     lambda scheme, auth, hosts, db, query: f"{scheme}://{auth}{','.join(hosts)}/{db}{query}",
     st.sampled_from(["postgresql", "postgresql", "postgresql", "postgres", "mysql", ""]),
     st.sampled_from(["", "u@", "u:pw@", "u:p@ss@", "u:%40@"]),
-    st.lists(st.builds(lambda h, p: f"{h}:{p}" if p else h, host, port), min_size=1, max_size=3),
+    st.one_of(st.just([""]), st.lists(host_port, max_size=3)),
     st.sampled_from(["db", "", "a%20b"]),
-    st.one_of(
-        st.just(""),
-        st.lists(
-            st.sampled_from(QUERY_PARTS),
-            min_size=1,
-            max_size=3,
-        ).map(lambda parts: "?" + "&".join(parts)),
-    ),
+    st.one_of(st.just(""), st.lists(st.sampled_from(QUERY_PARTS), min_size=1, max_size=3).map(query_string)),
+)
+# The libpq variables asyncpg reads for what the DSN leaves out.
+pg_environ = st.fixed_dictionaries(
+    {},
+    optional={
+        "PGPORT": st.sampled_from(["5432", "1,2", "notaport", "99999", "1,2,3,4,5", ""]),
+        "PGHOST": st.sampled_from(["db", "h1,h2", "[::1", "h:x", "/run/pg"]),
+        "PGSSLMODE": st.sampled_from(["prefer", "on"]),
+        "PGTARGETSESSIONATTRS": st.sampled_from(["primary", "readonly"]),
+    },
 )
 
 
 @FUZZ
-@given(dsn=dsn)
-def test_a_dsn_the_check_passes_is_one_asyncpg_reads_and_can_dial(quiet_env, dsn):
+@given(dsn=dsn, environ=pg_environ)
+def test_a_dsn_the_check_passes_is_one_asyncpg_reads_and_can_dial(quiet_env, dsn, environ):
+    from unittest import mock
+
     from asyncpg import connect_utils
 
-    problems = dsn_problems(dsn, environ={})
+    problems = dsn_problems(dsn, environ=environ)
     assert all("pw" not in line and "\n" not in line for line in problems), problems
     if problems:
         return
-    addrs, _params = connect_utils._parse_connect_dsn_and_args(
-        dsn=dsn, host=None, port=None, user=None, password=None, passfile=None, database=None, ssl=None,
-        service=None, servicefile=None, direct_tls=None, server_settings=None, target_session_attrs=None,
-        krbsrvname=None, gsslib=None,
-    )  # fmt: skip
+    with mock.patch.dict(os.environ, environ):
+        addrs, _params = connect_utils._parse_connect_dsn_and_args(
+            dsn=dsn, host=None, port=None, user=None, password=None, passfile=None, database=None, ssl=None,
+            service=None, servicefile=None, direct_tls=None, server_settings=None, target_session_attrs=None,
+            krbsrvname=None, gsslib=None,
+        )  # fmt: skip
     for addr in addrs:
         if isinstance(addr, tuple):
-            assert 1 <= addr[1] <= 65535, (dsn, addr)
+            assert 1 <= addr[1] <= 65535, (dsn, environ, addr)
