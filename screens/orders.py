@@ -4,7 +4,7 @@ consoles, and the order runbook actions (retry, panel sync, cancel and refund, b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -18,127 +18,31 @@ from textual.widgets import Footer, Input, Static
 from screens.action_modal import InfoScreen
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
-from screens.overview import STATUS_STYLE
+from screens.orders_render import (
+    COLUMNS,
+    VIEW_TITLES,
+    StripeShown,
+    detail_text,
+    figure_values,
+    order_row,
+)
 from screens.shown import fill, plain
 from screens.widgets import ClaimsBar, Panel, ShellHeader, Tile
 from services.audit import AuditFilter, AuditRow
 from services.errors import ServiceError
 from services.order_actions import HINT_TEXT, ORDER_ACTIONS
 from services.orders import Order, OrderDetail, OrderFigures, OrderPage
-from services.payments import PaymentState
 from services.runbook import Action, Outcome
 from services.text import inert
 
-VIEW_TITLES = {"stuck": "Stuck > 10 min", "errors": "Errors", "recent": "All orders", "search": "Search"}
-COLUMNS = ("", "order", "status", "waiting / created", "server", "customer")
-
-
-def order_row(order: Order, marked: bool = False) -> tuple:
-    """One table row: mark, short id, status, server, email, minutes waiting or age. What
-    the customer chose (server name, email) is shown inert and never read as markup."""
-    when = (
-        f"{order.minutes_waiting:,.0f} min"
-        if order.minutes_waiting is not None
-        else order.created_at.strftime("%Y-%m-%d %H:%M")
-    )
-    return (
-        "●" if marked else " ",
-        plain(order.id[:8]),
-        plain(order.status, STATUS_STYLE.get(order.status, "")),
-        when,
-        plain(order.server_name, limit=60),
-        plain(order.email, limit=60),
-    )
-
-
-def figure_values(f: OrderFigures) -> dict[str, tuple[str, bool, str]]:
-    """tile id -> (value, alert, note) for the header figures."""
-    rate = "no orders" if f.success_rate is None else f"{f.success_rate:.1f}%"
-    note = f"{f.provisioned_1h} of {f.considered_1h}" if f.considered_1h else "in the last hour"
-    avg = "—" if f.avg_provision_minutes is None else f"{f.avg_provision_minutes:.1f} min"
-    return {
-        "of-stuck": (str(f.stuck), f.stuck > 0, ""),
-        "of-errors": (str(f.errors), f.errors > 0, ""),
-        "of-rate": (rate, f.success_rate is not None and f.success_rate < 95, note),
-        "of-avg": (avg, (f.avg_provision_minutes or 0) > 5, "24 h"),
-    }
-
-
-@dataclass(frozen=True)
-class StripeShown:
-    """What Stripe said about an order's payment when `$` asked, or why it could not say."""
-
-    at: datetime
-    state: PaymentState | None
-    error: str | None = None
-
-
-PAYMENT_STYLE = {"succeeded": "green", "canceled": "dim", "requires_payment_method": "bold red"}
-SUBSCRIPTION_STYLE = {"active": "green", "trialing": "green", "past_due": "bold red", "unpaid": "bold red"}
-
-
-def stripe_lines(shown: StripeShown) -> list[Text]:
-    """The detail pane's Stripe section: payment intent status, charged, refunded and the
-    subscription's status as Stripe said them, and when it was asked."""
-    lines = [fill(f"[b]Stripe[/b] [dim]asked at {shown.at.astimezone():%H:%M:%S} ($ asks again)[/dim]")]
-    s = shown.state
-    if s is None:
-        return [*lines, fill("[red]{}[/]", shown.error or "no answer", limit=300)]
-    currency = s.currency.upper()
-    refunded = "yellow" if 0 < s.refunded < s.amount else ("bold" if s.refunded else "")
-    sub = s.subscription_status
-    sub_style = SUBSCRIPTION_STYLE.get(sub, "yellow") if sub else "dim"
-    return [
-        *lines,
-        fill("payment     {} {}", plain(s.status, PAYMENT_STYLE.get(s.status, "yellow")), s.payment_intent),
-        fill("charged     {} {}", f"{s.amount / 100:,.2f}", currency),
-        fill("refunded    {} {}", plain(f"{s.refunded / 100:,.2f}", refunded), currency),
-        fill("subscription {} {}", plain(sub or "—", sub_style), s.subscription or ""),
-    ]
-
-
-def detail_text(d: OrderDetail, history: list[AuditRow], stripe: StripeShown | None = None) -> Text:
-    """The detail pane: every field, the plan, node, customer, panel account, what Stripe
-    said when last asked (`$`), audit history. Our markup around; every value from the
-    database or a backend goes in as inert text."""
-    money = f"${d.amount_cents / 100:.2f}" if d.amount_cents is not None else "—"
-    panel = (
-        fill("{} ({})", d.pterodactyl_user_id, d.panel_username or "")
-        if d.has_panel_account
-        else fill("[b red]none[/] (P syncs it)")
-    )
-    node = "—" if d.node_name is None else fill("{}" + ("" if d.node_enabled else " (disabled)"), d.node_name)
-    plan = (d.plan_id, d.game, d.ram_gb, d.egg_id, d.price_monthly)
-    payment = (d.stripe_subscription_id or "—", d.stripe_payment_intent_id or "—", money)
-    lines = [
-        fill("[b]{}[/b]", d.id),
-        fill("status      {}", plain(d.status, STATUS_STYLE.get(d.status, ""))),
-        fill("server      {}", d.server_name),
-        fill("server id   {} {}", d.pterodactyl_server_id or "—", d.pterodactyl_server_identifier or ""),
-        fill("plan        {} · {} · {} GB · egg {} · ${}/mo", *plan),
-        fill("node        {}", node),
-        fill("customer    {} · {}", d.email, d.user_id),
-        fill("panel       {}", panel),
-        fill("stripe      {} · {} · {}", *payment),
-        fill(f"created     {d.created_at:%Y-%m-%d %H:%M:%S} · updated {d.updated_at:%Y-%m-%d %H:%M:%S}"),
-    ]
-    if d.error_message:
-        lines.append(fill("[b red]error       {}[/]", d.error_message, limit=1000))
-    if stripe is not None:
-        lines += [Text(""), *stripe_lines(stripe)]
-    lines.append(Text(""))
-    lines.append(fill("[b]History[/b]" if history else "[dim]no runbook actions on this order[/dim]"))
-    for row in history[:12]:
-        err = fill(" — {}", row.error, limit=300) if row.error else ""
-        what = row.outcome or "started"
-        lines.append(fill(f"{row.at:%m-%d %H:%M:%S} {{}} {{}} {{}}{{}}", row.operator, row.action, what, err))
-    return Text("\n").join(lines)
+PageKey = tuple[str, str, tuple[datetime, str] | None]  # view, search text, keyset cursor
 
 
 class OrdersScreen(AreaScreen):
     AREA = "orders"
     AUTO_FOCUS = "#orders-table"
     PAGE_SIZE = 200  # rows per page: paging keeps the table small at any order count
+    READ_AHEAD = True  # read the next page while this one is shown: `]` (and `[`) show at once
 
     DEFAULT_CSS = """
     OrdersScreen #figures { height: auto; }
@@ -149,9 +53,13 @@ class OrdersScreen(AreaScreen):
     OrdersScreen #search.-shown { display: block; }
     OrdersScreen #view-line { height: 1; color: $text-muted; }
     OrdersScreen #orders-table { height: 1fr; max-height: 100%; }
+    OrdersScreen.-narrow #body { layout: vertical; }
+    OrdersScreen.-narrow #list-panel { width: 1fr; height: 3fr; }
+    OrdersScreen.-narrow #detail-panel { width: 1fr; height: 2fr; min-height: 6; }
     """
     ACTIONS = ORDER_ACTIONS
     BINDINGS = [
+        *AreaScreen.action_bindings(ORDER_ACTIONS),
         Binding("s", "view('stuck')", "Stuck"),
         Binding("e", "view('errors')", "Errors"),
         Binding("a", "view('recent')", "All"),
@@ -160,18 +68,34 @@ class OrdersScreen(AreaScreen):
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", show=False),
         Binding("space", "mark", "Mark", show=False),
         Binding("dollar_sign", "stripe", "Stripe state", key_display="$", show=False),
-        *AreaScreen.action_bindings(ORDER_ACTIONS),
     ]
 
     class PageLoaded(Message):
-        def __init__(self, page: OrderPage) -> None:
+        """One page of the list, and which (view, search, keyset cursor) it was read for."""
+
+        def __init__(self, key: PageKey, page: OrderPage) -> None:
             super().__init__()
+            self.key = key
             self.page = page
+
+    class PageAhead(Message):
+        """A page read ahead (the next, or one shown before), with its rows built."""
+
+        def __init__(self, key: PageKey, page: OrderPage, rows: dict[tuple[Order, bool], tuple]) -> None:
+            super().__init__()
+            self.key = key
+            self.page = page
+            self.rows = rows
 
     class FiguresLoaded(Message):
         def __init__(self, figures: OrderFigures) -> None:
             super().__init__()
             self.figures = figures
+
+    def on_resize(self, event) -> None:
+        # Under 110 columns the list takes the width (every column on screen), the order's
+        # detail goes below it.
+        self.set_class(event.size.width < 110, "-narrow")
 
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
@@ -190,7 +114,7 @@ class OrdersScreen(AreaScreen):
                 yield LiveTable(COLUMNS, id="orders-table")
             with Panel(title="Order", id="detail-panel"):
                 yield Static("select an order", id="detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.current_view = "stuck"
@@ -201,21 +125,76 @@ class OrdersScreen(AreaScreen):
         self.selected: str | None = None
         self._detail_timer = None
         self._detail: OrdersScreen.DetailLoaded | None = None  # what the pane shows
+        self._detail_shown: str | Text = ""
+        self._view_line: Text | None = None
         self._stripe: dict[str, StripeShown] = {}  # order id -> Stripe's last answer
+        self._rows: dict[tuple[Order, bool], tuple] = {}  # (order, marked) -> its row, built once
+        self._ahead: dict[PageKey, tuple[float, OrderPage]] = {}  # read ahead or shown: (when, page)
         services = self.shell.services
         self._audit = services.audit
-        self._list = self.poll("list", self._fetch_page, lambda p: self.post_message(self.PageLoaded(p)))
+        self._list = self.poll("list", self._fetch_page, lambda kp: self.post_message(self.PageLoaded(*kp)))
         self.poll("figures", services.orders.figures, lambda f: self.post_message(self.FiguresLoaded(f)))
         self.poll_claims()
         self.set_interval(1.0, self._show_age)
 
     # -- data ---------------------------------------------------------------------------
 
-    async def _fetch_page(self) -> OrderPage:
-        after = self.cursors[-1] if self.current_view == "recent" else None
-        return await self.shell.services.orders.page(
-            self.current_view, query=self.search_text, after=after, limit=self.PAGE_SIZE
+    def _page_key(self) -> PageKey:
+        """The page the operator is on: view, search text, keyset cursor (recent only)."""
+        return (
+            self.current_view,
+            self.search_text,
+            self.cursors[-1] if self.current_view == "recent" else None,
         )
+
+    async def _fetch_page(self) -> tuple[PageKey, OrderPage]:
+        key = self._page_key()
+        view, query, after = key
+        return key, await self.shell.services.orders.page(
+            view, query=query, after=after, limit=self.PAGE_SIZE
+        )
+
+    @work(exclusive=True, group="ahead", exit_on_error=False)
+    async def _read_ahead(self, key: PageKey) -> None:
+        """Read the page `]` would show, and build its rows, while the operator reads this
+        one (refreshed with every poll, so it is as fresh as the page on screen)."""
+        view, query, after = key
+        try:
+            page = await self.shell.services.orders.page(view, query=query, after=after, limit=self.PAGE_SIZE)
+        except ServiceError:
+            return  # the poll says why, if the operator goes there
+        rows = {(o, o.id in self.marked): order_row(o, o.id in self.marked) for o in page.orders}
+        self.post_message(self.PageAhead(key, page, rows))
+
+    def on_orders_screen_page_ahead(self, message: PageAhead) -> None:
+        self._keep_ahead(message.key, message.page)
+        self._rows.update(message.rows)
+
+    def _keep_ahead(self, key: PageKey, page: OrderPage) -> None:
+        self._ahead.pop(key, None)
+        self._ahead[key] = (time.monotonic(), page)
+        if len(self._ahead) > 8:  # this page, the next, a few behind; their rows with them
+            del self._ahead[next(iter(self._ahead))]
+            kept = {o for _, p in self._ahead.values() for o in p.orders}
+            self._rows = {k: row for k, row in self._rows.items() if k[0] in kept}
+
+    def _page_at_once(self, key: PageKey) -> OrderPage | None:
+        """The page for `key` if it was read within two poll intervals (shown at once, the
+        poll refreshing it right after), else None."""
+        at, page = self._ahead.get(key, (0.0, None))
+        return page if time.monotonic() - at < 2 * self.shell.context.refresh(self.AREA) else None
+
+    def _rows_of(self, orders: tuple[Order, ...]) -> dict[str, tuple]:
+        """Each order's row, built once per (order, marked): a poll that brings the same
+        orders back, or a page read ahead, costs no rendering."""
+        rows = {}
+        for order in orders:
+            key = (order, order.id in self.marked)
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = order_row(*key)
+            rows[order.id] = row
+        return rows
 
     def _show_age(self) -> None:
         self.show_freshness(self._list.freshness())
@@ -225,16 +204,23 @@ class OrdersScreen(AreaScreen):
             self.query_one(f"#{tile_id}", Tile).show(value, alert=alert, note=note)
 
     def on_orders_screen_page_loaded(self, message: PageLoaded) -> None:
+        if message.key != self._page_key():
+            return  # read for a page the operator has left (a poll in flight meanwhile)
         page = message.page
         self.current_page = page
+        self._keep_ahead(message.key, page)  # `[` back to it shows it at once
+        if self.READ_AHEAD and self.current_view == "recent" and page.more:
+            # after this page's frame: reading ahead must not delay it
+            self.call_after_refresh(self._read_ahead, (*message.key[:2], page.cursor))
         table = self.query_one(LiveTable)
         keep = self.selected
-        refilled = self._show_rows(table, {o.id: order_row(o, o.id in self.marked) for o in page.orders})
+        refilled = self._show_rows(table, self._rows_of(page.orders))
         if keep is not None and keep in table.shown:
             # scroll to it: after a view switch the kept order may sit far down the new list
             # (a cursor already on it stays as it is: nothing to draw)
             if refilled or table.cursor_row != table.get_row_index(keep):
                 table.move_cursor(row=table.get_row_index(keep))
+            self._load_detail(keep)  # it may have changed (an action, another console): redrawn if so
         elif page.orders:  # the order left this view: act on what the cursor shows, nothing else
             table.move_cursor(row=0)
             self.selected = page.orders[0].id
@@ -246,14 +232,16 @@ class OrdersScreen(AreaScreen):
         marked = f" · {len(self.marked)} marked" if self.marked else ""
         shown = f"{len(page.orders)} orders" if page.orders else "no orders"
         search = f" for {self.search_text!r}" if self.current_view == "search" else ""
-        self.query_one("#view-line", Static).update(
-            plain(
-                f"{VIEW_TITLES[self.current_view]}{search}: {shown}"
-                f"{paging if self.current_view == 'recent' else ''}{marked}"
-            )
+        line = plain(
+            f"{VIEW_TITLES[self.current_view]}{search}: {shown}"
+            f"{paging if self.current_view == 'recent' else ''}{marked}"
         )
-        if not page.orders:
-            self.query_one("#detail", Static).update("no order selected")
+        if line != self._view_line:
+            self._view_line = line
+            self.query_one("#view-line", Static).update(line)
+        if not page.orders and self._detail_shown != "no order selected":
+            self._detail, self._detail_shown = None, "no order selected"
+            self.query_one("#detail", Static).update(self._detail_shown)
         self._show_age()
         self.app.post_message(DataShown())
 
@@ -322,7 +310,9 @@ class OrdersScreen(AreaScreen):
             content = "order not found"
         else:
             content = detail_text(shown.detail, shown.history, self._stripe.get(shown.order_id))
-        self.query_one("#detail", Static).update(content)
+        if content != self._detail_shown:  # a refresh that changes nothing draws nothing
+            self._detail_shown = content
+            self.query_one("#detail", Static).update(content)
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:
@@ -375,7 +365,14 @@ class OrdersScreen(AreaScreen):
             self.cursors.pop()
         else:
             return
-        self._reload()
+        key = self._page_key()
+        page = self._page_at_once(key) if self.READ_AHEAD else None
+        if page is None:
+            self._reload()
+            return
+        # read ahead, or shown before: at once; the poll refreshes it after that frame
+        self.post_message(self.PageLoaded(key, page))
+        self.call_after_refresh(self._reload)
 
     def action_mark(self) -> None:
         if self.selected is None:

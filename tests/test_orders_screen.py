@@ -346,6 +346,8 @@ async def test_a_poll_that_changes_nothing_redraws_nothing(seeded_db, functions)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open_orders(pilot, app)
         table = screen.query_one(LiveTable)
+        await pilot.press("e")  # orders in error: nothing in their rows ticks (the stuck view's minutes do)
+        await wait_until(pilot, lambda: screen.current_view == "errors" and table.row_count > 2)
         await _select(pilot, screen, list(table.shown)[1])
         await pilot.press("space")
         drawn: list[int] = []
@@ -429,7 +431,7 @@ async def test_dollar_keeps_the_stripe_state_in_the_order_pane(seeded_db, fakes)
 def test_the_stripe_section_is_inert_and_says_when_stripe_was_asked():
     from datetime import UTC, datetime
 
-    from screens.orders import StripeShown, stripe_lines
+    from screens.orders_render import StripeShown, stripe_lines
     from services.payments import PaymentState
 
     evil = "pi_\x1b]0;PWNED\x07[b]x[/b]"
@@ -440,3 +442,37 @@ def test_the_stripe_section_is_inert_and_says_when_stripe_was_asked():
                          "refunded    5.00 USD", "subscription past_due sub_1"]  # fmt: skip
     failed = stripe_lines(StripeShown(datetime.now(UTC), None, "Stripe at \x1b[2J refused"))
     assert failed[1].plain == "Stripe at \\x1b[2J refused"
+
+
+async def test_the_page_read_ahead_shows_at_once_and_is_refreshed_right_after(
+    seeded_db, functions, monkeypatch
+):
+    handled = []  # each page the list handler was given, in order
+    handler = OrdersScreen.on_orders_screen_page_loaded
+
+    def recorded(screen, message):
+        handled.append(message.page)
+        handler(screen, message)
+
+    monkeypatch.setattr(OrdersScreen, "on_orders_screen_page_loaded", recorded)
+    app = app_for(seeded_db, functions)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        table = screen.query_one(LiveTable)
+        await pilot.press("a")
+        await wait_until(
+            pilot, lambda: screen.current_view == "recent" and table.row_count == screen.PAGE_SIZE
+        )
+        following = ("recent", "", screen.current_page.cursor)
+        await wait_until(pilot, lambda: following in screen._ahead)  # read while page 1 is shown
+        ahead = screen._ahead[following][1]
+        changed = ahead.orders[0].id
+        conn = await asyncpg.connect(seeded_db)  # it changes after it was read ahead
+        await conn.execute("UPDATE orders SET status = 'error' WHERE id = $1::uuid", changed)
+        await conn.close()
+        handled.clear()
+        await pilot.press("right_square_bracket")
+        await wait_until(pilot, lambda: str(table.shown.get(changed, ("",) * 3)[2]) == "error")
+        assert handled[0] is ahead  # shown at once, as read ahead; the poll right after refreshed it
+        assert list(table.shown) == [o.id for o in screen.current_page.orders]
+        assert screen.selected == table.selected_key == ahead.orders[0].id

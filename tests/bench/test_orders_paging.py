@@ -1,8 +1,9 @@
-"""Paging the orders table at a million orders (issue 10, item 15): `]` from the keypress
-to the frame that shows the next 500-row keyset page, median over 20 pages forward and
-back, beside the keyset query alone measured in the same run (the rest is the screen's
-share); and what a poll that changes nothing costs the table: the lines it renders again
-and the frames drawn. Prints figures; asserts nothing about time."""
+"""Paging the orders table at a million orders (issue 10, item 15): `]` and `[` from the
+keypress to the frame that shows the 500-row keyset page, median over 20 pages each way,
+as the console pages (the next page read ahead while one is shown, the page left kept)
+and, in the same run, reading each page when its key is pressed, beside the keyset query
+alone; and what a poll that changes nothing costs the table: the lines it draws again.
+Prints figures; asserts nothing about time."""
 
 from __future__ import annotations
 
@@ -25,65 +26,76 @@ def orders_db(pg_cluster):
     return orders_1m.database(pg_cluster)
 
 
-async def test_next_page_and_a_poll_that_changes_nothing(orders_db, monkeypatch):
+def _ms(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples):5.1f} ms (p95 {sorted(samples)[int(len(samples) * 0.95)]:5.1f})"
+    )
+
+
+async def _paging(orders_db, monkeypatch, *, read_ahead: bool) -> dict:
     monkeypatch.setattr(OrdersScreen, "PAGE_SIZE", PAGE)
-    shown_at: list[float] = []
+    monkeypatch.setattr(OrdersScreen, "READ_AHEAD", read_ahead)
+    shown_at: list[float] = []  # when a handler put a new page on the table
     handler = OrdersScreen.on_orders_screen_page_loaded
 
     def timed(screen, message):
+        before = screen.current_page
         handler(screen, message)
-        shown_at.append(time.perf_counter())
+        if screen.current_page is not before:
+            shown_at.append(time.perf_counter())
 
     monkeypatch.setattr(OrdersScreen, "on_orders_screen_page_loaded", timed)
     app = make_app(orders_db, refresh=3600)
+    found: dict = {}
     async with app.run_test(size=(120, 40)) as pilot:
         clock = FrameClock(app)
         await pilot.press("2")
         screen = app.screen
-        assert isinstance(screen, OrdersScreen)
         await pilot.press("a")
         await wait_until(pilot, lambda: screen.current_view == "recent" and screen.current_page is not None
                          and len(screen.current_page.orders) == PAGE, timeout=30)  # fmt: skip
 
         async def turn(key: str) -> float:
+            await pilot.pause(0.3)  # the operator reads the page (meanwhile the next is read ahead)
             before, pressed = screen.current_page, time.perf_counter()
             await pilot.press(key)
             await wait_until(pilot, lambda: screen.current_page is not before, timeout=30)
-            await wait_until(pilot, lambda: any(f >= shown_at[-1] for f in clock.frames), timeout=5)
-            return (next(f for f in clock.frames if f >= shown_at[-1]) - pressed) * 1000
+            shown = next(t for t in shown_at if t >= pressed)
+            await wait_until(pilot, lambda: any(f >= shown for f in clock.frames), timeout=5)
+            return (next(f for f in clock.frames if f >= shown) - pressed) * 1000
 
-        forward = [await turn("right_square_bracket") for _ in range(PAGES)]
-        cursors = list(screen.cursors)
-        back = [await turn("left_square_bracket") for _ in range(PAGES)]
-        orders = app.services.orders
+        found["forward"] = [await turn("right_square_bracket") for _ in range(PAGES)]
+        found["cursors"] = list(screen.cursors)
+        found["back"] = [await turn("left_square_bracket") for _ in range(PAGES)]
         queries = []
-        for after in cursors:
+        for after in found["cursors"]:
             started = time.perf_counter()
-            await orders.page("recent", after=after, limit=PAGE)
+            await app.services.orders.page("recent", after=after, limit=PAGE)
             queries.append((time.perf_counter() - started) * 1000)
-        print(f"\nnext page ] keypress to frame, {PAGE}-row keyset page at 1M orders: median "
-              f"{statistics.median(forward):.1f} ms (p95 {sorted(forward)[int(PAGES * 0.95)]:.1f}); "
-              f"previous page [: median {statistics.median(back):.1f} ms")  # fmt: skip
-        print(
-            f"  the keyset query alone (same pages, same run): median {statistics.median(queries):.1f} ms;"
-            f" the screen's share: {statistics.median(forward) - statistics.median(queries):.1f} ms"
-        )
+        found["queries"] = queries
 
         table = screen.query_one("#orders-table")
-        rendered = []
+        drawn: list[int] = []
         render_line = table.render_line
-
-        def counted(y):
-            rendered.append(y)
-            return render_line(y)
-
-        table.render_line = counted
+        table.render_line = lambda y: drawn.append(y) or render_line(y)
         await pilot.pause(0.5)
-        rendered.clear()
-        frames = len(clock.frames)
-        before = screen.current_page
-        screen._list.trigger()
-        await wait_until(pilot, lambda: screen.current_page is not before, timeout=30)
-        await pilot.pause(0.5)
-        print(f"a poll that changes nothing: {len(rendered)} table lines rendered again, "
-              f"{len(clock.frames) - frames} frames drawn")  # fmt: skip
+        drawn.clear()
+        for _ in range(5):
+            before = screen.current_page
+            screen._list.trigger()
+            await wait_until(pilot, lambda before=before: screen.current_page is not before, timeout=30)
+        await pilot.pause(0.3)
+        found["idle_drawn"] = len(drawn)
+    return found
+
+
+async def test_paging_and_a_poll_that_changes_nothing(orders_db, monkeypatch):
+    pressed = await _paging(orders_db, monkeypatch, read_ahead=False)
+    ahead = await _paging(orders_db, monkeypatch, read_ahead=True)
+    print(f"\n] and [ keypress to the frame showing the {PAGE}-row keyset page, 1M orders, {PAGES} each way:")
+    print(f"  as the console pages (next read ahead):  ]  {_ms(ahead['forward'])}   [  {_ms(ahead['back'])}")
+    print(
+        f"  each page read when its key is pressed:  ]  {_ms(pressed['forward'])}   [  {_ms(pressed['back'])}"
+    )
+    print(f"  the keyset query alone, same pages, same run: {_ms(ahead['queries'])}")
+    print(f"a poll that changes nothing, 5 polls: {ahead['idle_drawn']} table lines drawn again")
