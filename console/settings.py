@@ -436,6 +436,7 @@ def _format_errors(error: ValidationError) -> list[str]:
 
 TOML_SECTIONS = ("environment", "operators", "refresh", "keymap")
 MAX_CONFIG_BYTES = 1_000_000  # a config file is a few KB; more is the wrong file
+MAX_PROBLEMS = 50
 
 
 def _shown_path(path: Path) -> str:
@@ -501,6 +502,9 @@ def load_settings(config_path: Path | None = None) -> Settings:
         settings = Settings(**{k: v for k, v in data.items() if k in TOML_SECTIONS})
     except ValidationError as exc:
         problems += _format_errors(exc)
+    if len(problems) > MAX_PROBLEMS:  # a generated or wrong file: enough to see what is wrong
+        more = len(problems) - MAX_PROBLEMS + 1
+        problems = [*problems[: MAX_PROBLEMS - 1], f"… and {more:,} more problems"]
     if problems:
         raise ConfigError(problems)
     return settings

@@ -250,6 +250,14 @@ def test_an_unknown_section_does_not_hide_the_other_bad_keys(tmp_path):
     ]
 
 
+def test_thousands_of_bad_keys_are_fifty_lines_saying_how_many_more(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "[refresh]\n" + "".join(f"k{i} = 0\n" for i in range(2000))))
+    assert len(caught.value.problems) == 50
+    assert caught.value.problems[0].startswith("refresh.k0: a poll interval must be")
+    assert caught.value.problems[-1] == "… and 1,951 more problems"
+
+
 def test_the_fast_tui_start_reports_config_problems_and_exits_2(tmp_path):
     import subprocess
     import sys
