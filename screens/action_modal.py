@@ -80,6 +80,19 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
         inputs = self.query(Input)
         if inputs:
             inputs.first().focus()
+        self.call_after_refresh(self._fit_calls)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_calls)
+
+    def _fit_calls(self) -> None:
+        """The calls scroll in whatever room the rest leaves, so the confirmation line and
+        its keys stay on screen at 80x24."""
+        box = self.query_one(Vertical)
+        calls = self.query_one("#calls", VerticalScroll)
+        others = sum(w.outer_size.height for w in box.children if w is not calls)
+        room = int(self.size.height * 0.9) - 2 - others
+        calls.styles.max_height = max(3, min(22, room))
 
     def action_yes(self) -> None:
         if self.plan.refusal or self.typed:

@@ -125,7 +125,7 @@ class AuditScreen(AreaScreen):
                 yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
             with Panel(title="Selected", id="audit-detail-panel"), VerticalScroll():
                 yield Static("no row selected", id="audit-detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 160, "-narrow")  # the pane beside the table only when wide

@@ -47,7 +47,7 @@ class BackendsScreen(AreaScreen):
         with Panel(title="Backends", id="backends-panel"):
             yield DataTable(id="backends", cursor_type="row", zebra_stripes=True)
             yield Static(id="backend-detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

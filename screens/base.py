@@ -102,13 +102,18 @@ class AreaScreen(Screen):
 
     AREA = ""
     ACTIONS: tuple[Action, ...] = ()  # the runbook actions this screen offers (keys, palette, help)
-    BINDINGS = [Binding("r", "refresh_now", "Refresh", tooltip="Poll every source of this screen now")]
+    BINDINGS = [
+        Binding("r", "refresh_now", "Refresh", tooltip="Poll every source of this screen now", show=False)
+    ]
 
     @staticmethod
     def action_bindings(actions: tuple[Action, ...]) -> list[Binding]:
         """One key binding per action, its help as the tooltip (the help screen shows it)."""
         return [
-            Binding(a.key, f"act('{a.name}')", a.title, tooltip=f"{a.help} (role: {a.role})") for a in actions
+            Binding(
+                a.key, f"act('{a.name}')", a.short or a.title, tooltip=f"{a.title}: {a.help} (role: {a.role})"
+            )
+            for a in actions
         ]
 
     def __init__(self) -> None:
@@ -196,9 +201,28 @@ class AreaScreen(Screen):
         ]  # fmt: skip
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act" and self.shell.context.read_only:
-            return False  # read-only hides every action
+        if action == "act":
+            if self.shell.context.read_only:
+                return False  # read-only hides every action
+            return self.shows(self.find_action(str(parameters[0])))
         return True
+
+    def shows(self, action: Action) -> bool:
+        """Whether `action`'s key is live in what the screen shows now (a tab whose rows it
+        acts on); hidden keys leave the footer to the ones that are."""
+        return True
+
+    def active_tab(self) -> str | None:
+        from textual.css.query import NoMatches
+        from textual.widgets import TabbedContent
+
+        try:
+            return self.query_one(TabbedContent).active
+        except NoMatches:  # not composed yet
+            return None
+
+    def on_tabbed_content_tab_activated(self, _event) -> None:
+        self.refresh_bindings()
 
     def find_action(self, name: str) -> Action:
         return next(a for a in self.ACTIONS if a.name == name)

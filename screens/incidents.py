@@ -161,10 +161,10 @@ class IncidentsScreen(AreaScreen):
     """
     ACTIONS = (*ALERT_ACTIONS, *INCIDENT_ACTIONS)
     BINDINGS = [
+        *AreaScreen.action_bindings((*ALERT_ACTIONS, *INCIDENT_ACTIONS)),
         Binding("a", "tab('alerts')", "Alerts", show=False),
         Binding("i", "tab('incidents')", "Incidents", show=False),
-        Binding("e", "export", "Export post-mortem"),
-        *AreaScreen.action_bindings((*ALERT_ACTIONS, *INCIDENT_ACTIONS)),
+        Binding("e", "export", "Export post-mortem", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -190,7 +190,7 @@ class IncidentsScreen(AreaScreen):
                 with Panel(title="Timeline", id="timeline-panel"):
                     with VerticalScroll(id="timeline-scroll", can_focus=True):
                         yield Static("no incident selected — I declares one", id="timeline")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         services = self.shell.services
@@ -318,6 +318,17 @@ class IncidentsScreen(AreaScreen):
         self.post_message(self.TimelineLoaded(timeline_text(incident, entries)))
 
     # -- actions ------------------------------------------------------------------------
+
+    def shows(self, action: Action) -> bool:
+        tab = self.active_tab()
+        if tab is None or action.target_input:  # declaring works from either tab
+            return True
+        return tab == ("alerts" if action.target_kind in ("alert", "silence") else "incidents")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "export" and self.active_tab() is not None:
+            return self.active_tab() == "incidents"
+        return super().check_action(action, parameters)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -203,7 +203,7 @@ class NodesScreen(AreaScreen):
     NodesScreen TabPane { padding: 0; }
     NodesScreen Panel { height: 1fr; }
     NodesScreen LiveTable { height: auto; max-height: 100%; }
-    NodesScreen #capacity-panel { height: auto; max-height: 60%; }
+    NodesScreen #capacity-panel { height: auto; max-height: 75%; }
     NodesScreen #capacity-summary { height: auto; color: $text-muted; }
     NodesScreen #forecast-filter { display: none; }
     NodesScreen #forecast-filter.-shown { display: block; }
@@ -215,6 +215,7 @@ class NodesScreen(AreaScreen):
     """
     ACTIONS = (*NODE_ACTIONS, *KUBE_ACTIONS)
     BINDINGS = [
+        *AreaScreen.action_bindings((*NODE_ACTIONS, *KUBE_ACTIONS)),
         Binding("c", "tab('capacity')", "Capacity", show=False),
         Binding("k", "tab('cluster')", "Cluster", show=False),
         Binding("p", "tab('pods')", "Pods", show=False),
@@ -223,7 +224,6 @@ class NodesScreen(AreaScreen):
         Binding("x", "switch_context", "Context"),
         Binding("n", "switch_namespace", "Namespace"),
         Binding("l", "logs", "Logs", tooltip="the selected pod's last 100 lines, then follow"),
-        *AreaScreen.action_bindings((*NODE_ACTIONS, *KUBE_ACTIONS)),
     ]
 
     def compose(self) -> ComposeResult:
@@ -252,7 +252,7 @@ class NodesScreen(AreaScreen):
                 yield LiveTable(FLEET_COLUMNS, id="fleets-table")
                 yield LiveTable(AUTOSCALER_COLUMNS, id="autoscalers-table")
                 yield LiveTable(GAMESERVER_COLUMNS, id="gameservers-table")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         services = self.shell.services
@@ -425,6 +425,20 @@ class NodesScreen(AreaScreen):
 
     # -- navigation ---------------------------------------------------------------------
 
+    TAB_OF_KIND = {"node": "capacity", "deployment": "cluster", "fleet": "agones"}
+
+    def shows(self, action: Action) -> bool:
+        tab = self.active_tab()
+        return tab is None or self.TAB_OF_KIND.get(action.target_kind) == tab
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tab = self.active_tab()
+        if tab is not None and action in ("switch_context", "switch_namespace"):
+            return tab != "capacity"  # they change what the Kubernetes tabs watch
+        if tab is not None and action == "logs":
+            return tab == "pods"
+        return super().check_action(action, parameters)
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         table_id = {"capacity": "#capacity-table", "cluster": "#deployments-table", "pods": "#pods-table",
@@ -551,7 +565,7 @@ class PodLogScreen(Screen):
         with Vertical():
             yield Static(fill("logs of pod {}/{} — connecting…", self.namespace, self.pod), id="log-title")
             yield Log(id="log", max_lines=5000)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._stream()

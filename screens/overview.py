@@ -114,8 +114,8 @@ def fire_lines(
     )
     for node in hot[:5]:
         text.append("  ")
-        text.append_text(plain(f"{node.name:<18}", limit=24))
-        text.append(f" {node.usage_pct:>4.0f} %  {node.available_ram_gb} GB free\n", style="yellow")
+        text.append_text(plain(node.name, limit=18))
+        text.append(f"  {node.usage_pct:.0f} %  {node.available_ram_gb} GB free\n", style="yellow")
     return text
 
 
@@ -184,7 +184,7 @@ class OverviewScreen(AreaScreen):
                 yield Static("loading…", id="actions-table")
             with Panel(title="Last 24 h by status", id="status-panel"):
                 yield Static("loading…", id="status-table")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.overview: Overview | None = None

@@ -75,12 +75,17 @@ class ShellHeader(Widget):
         if ctx.dry_run:
             line.append("  DRY-RUN", style="bold cyan")
         line.append("  │ ", style="dim")
+        compact = self.app.size.width < 100  # at 80 columns: every key, only this area's name
         for area in self.shell.areas:
             current = area.name == self.area
             line.append(f"{area.key} ", style="bold" if current else "dim")
-            line.append(area.title, style="bold reverse" if current else "")
-            line.append("  ")
+            if current or not compact:
+                line.append(area.title, style="bold reverse" if current else "")
+            line.append(" " if compact and not current else "  ")
         self.query_one("#shell-identity", Static).update(line)
+
+    def on_resize(self) -> None:
+        self.render_identity()
 
     def refresh_badges(self) -> None:
         statuses = self.shell.backend_statuses()

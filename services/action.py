@@ -219,6 +219,7 @@ class Action:
     verb: str = ""  # "retrying" in "alice is retrying order 8f3c..."
     # Destructive only for some params (scaling to 0): those need the typed confirmation.
     typed_when: Callable[[Mapping[str, Any]], bool] | None = None
+    short: str = ""  # the footer's word for it ("Retry"); the title everywhere else
     # Where one change at a time is enforced: (kind, key) of the thing changed.
     claim_on: Callable[[str, Mapping[str, Any]], tuple[str, str]] | None = None
 

@@ -128,7 +128,7 @@ async def _declare_run(env: ActionEnv, target: str, params, conn, progress: Prog
 
 
 DECLARE_INCIDENT = Action(
-    name="declare_incident", title="Declare incident", key="I", role="oncall",
+    name="declare_incident", short="Declare", title="Declare incident", key="I", role="oncall",
     confirmation=Confirmation.YES_NO, help="open an incident (P0-P3), from the selected alert or none",
     target_kind="incident", preview=_declare_preview, check=_declare_check, run=_declare_run,
     in_transaction=True, audit_params=("severity", "alert_name", "commander"), verb="declaring",
@@ -181,7 +181,7 @@ async def _severity_run(env: ActionEnv, target: str, params, conn, progress: Pro
 
 
 INCIDENT_SEVERITY = Action(
-    name="incident_severity", title="Re-grade severity", key="G", role="oncall",
+    name="incident_severity", short="Grade", title="Re-grade severity", key="G", role="oncall",
     confirmation=Confirmation.YES_NO, help="change the incident's severity (P0-P3), on its timeline",
     target_kind="incident", preview=_severity_preview, check=_severity_check, run=_severity_run,
     in_transaction=True, audit_params=("severity",), verb="re-grading",
@@ -220,7 +220,8 @@ async def _status_run(env: ActionEnv, target: str, params, conn, progress: Progr
 
 
 INCIDENT_STATUS = Action(
-    name="incident_status", title="Incident status", key="T", role="oncall", confirmation=Confirmation.YES_NO,
+    name="incident_status", short="Step",
+    title="Incident status", key="T", role="oncall", confirmation=Confirmation.YES_NO,
     help="move the incident to the next step of the plan (detection → … → post-mortem)",
     target_kind="incident", preview=_status_preview, check=_status_check, run=_status_run,
     in_transaction=True, audit_params=("status",), verb="updating",
@@ -253,7 +254,8 @@ async def _command_run(env: ActionEnv, target: str, params, conn, progress: Prog
 
 
 INCIDENT_COMMAND = Action(
-    name="incident_command", title="Take command", key="C", role="oncall", confirmation=Confirmation.YES_NO,
+    name="incident_command", short="Command",
+    title="Take command", key="C", role="oncall", confirmation=Confirmation.YES_NO,
     help="become the incident's commander", target_kind="incident", preview=_command_preview,
     check=_command_check, run=_command_run, in_transaction=True, audit_params=("commander",),
     verb="commanding", inputs=(Input("commander", "who takes command (default: you)", parse_operator,
@@ -284,7 +286,8 @@ async def _note_run(env: ActionEnv, target: str, params, conn, progress: Progres
 
 
 INCIDENT_NOTE = Action(
-    name="incident_note", title="Add note", key="N", role="support", confirmation=Confirmation.YES_NO,
+    name="incident_note", short="Note",
+    title="Add note", key="N", role="support", confirmation=Confirmation.YES_NO,
     help="add a note (a status update) to the incident's timeline", target_kind="incident",
     preview=_note_preview, check=_note_check, run=_note_run, in_transaction=True, verb="writing a note on",
     inputs=(Input("text", "the note (a status update)"),),
@@ -323,7 +326,7 @@ async def _pm_run(env: ActionEnv, target: str, params, conn, progress: Progress)
 
 
 INCIDENT_POSTMORTEM = Action(
-    name="incident_postmortem", title="Post-mortem fields", key="W", role="oncall",
+    name="incident_postmortem", short="Write", title="Post-mortem fields", key="W", role="oncall",
     confirmation=Confirmation.YES_NO, help="write the impact, root cause and action items",
     target_kind="incident", preview=_pm_preview, check=_pm_check, run=_pm_run, in_transaction=True,
     verb="writing the post-mortem of", inputs=(
@@ -379,7 +382,8 @@ async def _silence_verify(env: ActionEnv, target: str, params, result: Result, p
 
 
 SILENCE_ALERT = Action(
-    name="silence_alert", title="Silence alert", key="Z", role="oncall", confirmation=Confirmation.YES_NO,
+    name="silence_alert", short="Silence",
+    title="Silence alert", key="Z", role="oncall", confirmation=Confirmation.YES_NO,
     help="silence the selected alert in Alertmanager (duration, comment; created by you)",
     target_kind="alert", preview=_silence_preview, check=_silence_check, run=_silence_run,
     verify=_silence_verify, audit_params=("minutes", "comment", "labels"), verb="silencing",
@@ -419,7 +423,8 @@ async def _expire_verify(env: ActionEnv, target: str, params, result: Result, pr
 
 
 EXPIRE_SILENCE = Action(
-    name="expire_silence", title="Expire silence", key="U", role="oncall", confirmation=Confirmation.YES_NO,
+    name="expire_silence", short="Unsilence",
+    title="Expire silence", key="U", role="oncall", confirmation=Confirmation.YES_NO,
     help="end the selected silence now", target_kind="silence", preview=_expire_preview,
     check=_expire_check, run=_expire_run, verify=_expire_verify, verb="expiring",
 )  # fmt: skip

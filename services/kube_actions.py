@@ -192,6 +192,7 @@ async def _scale_verify(env: ActionEnv, target: str, params, result: Result, pro
 
 SCALE_DEPLOYMENT = Action(
     name="scale_deployment",
+    short="Scale",
     title="Scale deployment",
     key="S",
     role="oncall",
@@ -256,6 +257,7 @@ async def _restart_verify(env: ActionEnv, target: str, params, result: Result, p
 
 RESTART_DEPLOYMENT = Action(
     name="rollout_restart",
+    short="Restart",
     title="Rollout restart",
     key="B",
     role="oncall",
@@ -299,6 +301,7 @@ async def _fleet_preview(env: ActionEnv, target: str, params: Mapping[str, Any])
 
 SCALE_FLEET = Action(
     name="scale_fleet",
+    short="Scale fleet",
     title="Scale fleet",
     key="F",
     role="oncall",

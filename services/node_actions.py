@@ -56,6 +56,7 @@ def _run(enable: bool):
 
 ENABLE_NODE = Action(
     name="enable_node",
+    short="Enable",
     title="Enable node",
     key="E",
     role="oncall",
@@ -71,6 +72,7 @@ ENABLE_NODE = Action(
 
 DISABLE_NODE = Action(
     name="disable_node",
+    short="Disable",
     title="Disable node",
     key="D",
     role="oncall",

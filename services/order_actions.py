@@ -112,6 +112,7 @@ async def _retry_verify(env: ActionEnv, target: str, params, result: Result, pro
 
 RETRY = Action(
     name="retry_provisioning",
+    short="Retry",
     title="Retry provisioning",
     key="R",
     role="support",
@@ -181,6 +182,7 @@ async def _customer_of(env: ActionEnv, selected: str) -> str:
 
 SYNC_PANEL = Action(
     name="sync_panel_account",
+    short="Panel sync",
     title="Sync panel account",
     key="P",
     role="support",
@@ -326,6 +328,7 @@ async def _cancel_run(env: ActionEnv, target: str, params, conn, progress: Progr
 
 CANCEL = Action(
     name="cancel_refund",
+    short="Cancel",
     title="Cancel and refund",
     key="X",
     role="support",
