@@ -60,9 +60,9 @@ class OrdersScreen(AreaScreen):
     ACTIONS = ORDER_ACTIONS
     BINDINGS = [
         *AreaScreen.action_bindings(ORDER_ACTIONS),
-        Binding("s", "view('stuck')", "Stuck"),
-        Binding("e", "view('errors')", "Errors"),
-        Binding("a", "view('recent')", "All"),
+        Binding("s", "view('stuck')", "Stuck", show=False),
+        Binding("e", "view('errors')", "Errors", show=False),
+        Binding("a", "view('recent')", "All", show=False),
         Binding("slash", "search", "Search", key_display="/"),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", show=False),
@@ -220,11 +220,12 @@ class OrdersScreen(AreaScreen):
             # (a cursor already on it stays as it is: nothing to draw)
             if refilled or table.cursor_row != table.get_row_index(keep):
                 table.move_cursor(row=table.get_row_index(keep))
-            self._load_detail(keep)  # it may have changed (an action, another console): redrawn if so
+            # it may have changed (an action, another console): read after this frame, redrawn if so
+            self.call_after_refresh(self._load_detail, keep)
         elif page.orders:  # the order left this view: act on what the cursor shows, nothing else
             table.move_cursor(row=0)
             self.selected = page.orders[0].id
-            self._load_detail(self.selected)
+            self.call_after_refresh(self._load_detail, self.selected)  # the list's frame first
         else:
             self.selected = None
         n = len(self.cursors)

@@ -48,3 +48,58 @@ def test_nodes_capacity(snap_compare, empty_db, size):
 def test_incidents_without_alerts(snap_compare, empty_db, size):
     ready = _settled_on("4", lambda s: s._source_pollers["console"].freshness().age is not None)
     assert snap_compare(make_app(empty_db), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_orders_empty(snap_compare, empty_db, size):
+    """The orders area at rest on an empty business: its columns, keys and what it says when
+    there is nothing."""
+    ready = _settled_on("2", lambda s: getattr(s, "current_page", None) is not None)
+    assert snap_compare(make_app(empty_db), terminal_size=size, run_before=ready)
+
+
+def _modal(build):
+    async def run_before(pilot) -> None:
+        await settled(pilot)
+        pilot.app.push_screen(build())
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def _cancel_plan():
+    """The destructive confirmation as cancel-and-refund shows it, with fixed values."""
+    from services.order_actions import CANCEL
+    from services.runbook import Confirmation, Plan, Preview
+
+    order = "8f3c2a11-5b6d-4e7f-9a0b-1c2d3e4f5a6b"
+    calls = (
+        "UPDATE orders SET status = 'canceled', updated_at = now() WHERE id = $1::uuid;\n"
+        f"-- $1 = id: '{order}'",
+        f"DELETE /v1/subscriptions/sub_0a03c8870b230c\nIdempotency-Key: opsconsole:cancel:{order}",
+        "POST /v1/refunds payment_intent=pi_042a6bd7 amount=2090\n"
+        f"Idempotency-Key: opsconsole:refund:{order}:2090",
+        "DELETE http://panel.example/api/application/servers/20009\nAuthorization: Bearer ptla_****",
+    )
+    preview = Preview(f"Cancel order {order}: cancel its Stripe subscription, refund $20.90 of $20.90, "
+                      "set it canceled, delete panel server 20009.", calls,
+                      ("server 20009 and its files are deleted from the panel",))  # fmt: skip
+    return Plan(CANCEL, order, {"refund": -1, "delete_server": True}, preview, None, Confirmation.TYPED)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_destructive_confirmation(snap_compare, empty_db, size):
+    from screens.action_modal import ActionConfirmScreen
+
+    build = lambda: ActionConfirmScreen(_cancel_plan())  # noqa: E731
+    assert snap_compare(make_app(empty_db), terminal_size=size, run_before=_modal(build))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_help(snap_compare, empty_db, size):
+    async def run_before(pilot) -> None:
+        await settled(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(empty_db), terminal_size=size, run_before=run_before)
