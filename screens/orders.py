@@ -112,7 +112,7 @@ class OrdersScreen(AreaScreen):
                     placeholder="order id, user id, email or server name — Enter searches", id="search"
                 )
                 yield LiveTable(COLUMNS, id="orders-table")
-            with Panel(title="Order", id="detail-panel"):
+            with Panel(title="Order", id="detail-panel"), VerticalScroll(id="detail-scroll", can_focus=True):
                 yield Static("select an order", id="detail")
         yield Footer(compact=True)
 
