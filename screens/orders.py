@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
@@ -173,7 +173,7 @@ class OrdersScreen(AreaScreen):
     def _keep_ahead(self, key: PageKey, page: OrderPage) -> None:
         self._ahead.pop(key, None)
         self._ahead[key] = (time.monotonic(), page)
-        if len(self._ahead) > 8:  # this page, the next, a few behind; their rows with them
+        if len(self._ahead) > 12:  # this page, the next, ten behind; their rows with them
             del self._ahead[next(iter(self._ahead))]
             kept = {o for _, p in self._ahead.values() for o in p.orders}
             self._rows = {k: row for k, row in self._rows.items() if k[0] in kept}

@@ -49,24 +49,36 @@ async def _paging(orders_db, monkeypatch, *, read_ahead: bool) -> dict:
     found: dict = {}
     async with app.run_test(size=(120, 40)) as pilot:
         clock = FrameClock(app)
+        cpu_at: list[float] = []  # this process's CPU time at each frame, beside clock.frames
+        display = app._display
+
+        def cpu_display(*args, **kwargs):
+            cpu_at.append(time.process_time())
+            return display(*args, **kwargs)
+
+        app._display = cpu_display
         await pilot.press("2")
         screen = app.screen
         await pilot.press("a")
         await wait_until(pilot, lambda: screen.current_view == "recent" and screen.current_page is not None
                          and len(screen.current_page.orders) == PAGE, timeout=30)  # fmt: skip
 
-        async def turn(key: str) -> float:
+        async def turn(key: str) -> tuple[float, float]:
+            """(wall, this process's CPU) ms from the keypress to the frame showing the page."""
             await pilot.pause(0.3)  # the operator reads the page (meanwhile the next is read ahead)
-            before, pressed = screen.current_page, time.perf_counter()
+            before, pressed, cpu = screen.current_page, time.perf_counter(), time.process_time()
             await pilot.press(key)
             await wait_until(pilot, lambda: screen.current_page is not before, timeout=30)
             shown = next(t for t in shown_at if t >= pressed)
             await wait_until(pilot, lambda: any(f >= shown for f in clock.frames), timeout=5)
-            return (next(f for f in clock.frames if f >= shown) - pressed) * 1000
+            frame = next(i for i, f in enumerate(clock.frames) if f >= shown)
+            return (clock.frames[frame] - pressed) * 1000, (cpu_at[frame] - cpu) * 1000
 
-        found["forward"] = [await turn("right_square_bracket") for _ in range(PAGES)]
-        found["cursors"] = list(screen.cursors)
-        found["back"] = [await turn("left_square_bracket") for _ in range(PAGES)]
+        for key, name in (("right_square_bracket", "forward"), ("left_square_bracket", "back")):
+            turns = [await turn(key) for _ in range(PAGES)]
+            found[name], found[f"{name}_cpu"] = [w for w, _ in turns], [c for _, c in turns]
+            if name == "forward":
+                found["cursors"] = list(screen.cursors)
         queries = []
         for after in found["cursors"]:
             started = time.perf_counter()
@@ -93,9 +105,12 @@ async def test_paging_and_a_poll_that_changes_nothing(orders_db, monkeypatch):
     pressed = await _paging(orders_db, monkeypatch, read_ahead=False)
     ahead = await _paging(orders_db, monkeypatch, read_ahead=True)
     print(f"\n] and [ keypress to the frame showing the {PAGE}-row keyset page, 1M orders, {PAGES} each way:")
-    print(f"  as the console pages (next read ahead):  ]  {_ms(ahead['forward'])}   [  {_ms(ahead['back'])}")
-    print(
-        f"  each page read when its key is pressed:  ]  {_ms(pressed['forward'])}   [  {_ms(pressed['back'])}"
-    )
+    for label, found in (
+        ("as the console pages (next read ahead)", ahead),
+        ("read when its key is pressed", pressed),
+    ):
+        print(f"  {label}:")
+        print(f"    ]  {_ms(found['forward'])}   [  {_ms(found['back'])}")
+        print(f"    console CPU meanwhile:  ]  {_ms(found['forward_cpu'])}   [  {_ms(found['back_cpu'])}")
     print(f"  the keyset query alone, same pages, same run: {_ms(ahead['queries'])}")
     print(f"a poll that changes nothing, 5 polls: {ahead['idle_drawn']} table lines drawn again")
