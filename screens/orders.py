@@ -79,13 +79,12 @@ class OrdersScreen(AreaScreen):
             self.page = page
 
     class PageAhead(Message):
-        """A page read ahead (the next, or one shown before), with its rows built."""
+        """A page read ahead (the one `]` would show), its rows built."""
 
-        def __init__(self, key: PageKey, page: OrderPage, rows: dict[tuple[Order, bool], tuple]) -> None:
+        def __init__(self, key: PageKey, page: OrderPage) -> None:
             super().__init__()
             self.key = key
             self.page = page
-            self.rows = rows
 
     class FiguresLoaded(Message):
         def __init__(self, figures: OrderFigures) -> None:
@@ -128,7 +127,7 @@ class OrdersScreen(AreaScreen):
         self._detail_shown: str | Text = ""
         self._view_line: Text | None = None
         self._stripe: dict[str, StripeShown] = {}  # order id -> Stripe's last answer
-        self._rows: dict[tuple[Order, bool], tuple] = {}  # (order, marked) -> its row, built once
+        self._rows: dict[tuple[str, bool], tuple[Order, tuple]] = {}  # (id, marked) -> (order, row)
         self._ahead: dict[PageKey, tuple[float, OrderPage]] = {}  # read ahead or shown: (when, page)
         services = self.shell.services
         self._audit = services.audit
@@ -163,20 +162,19 @@ class OrdersScreen(AreaScreen):
             page = await self.shell.services.orders.page(view, query=query, after=after, limit=self.PAGE_SIZE)
         except ServiceError:
             return  # the poll says why, if the operator goes there
-        rows = {(o, o.id in self.marked): order_row(o, o.id in self.marked) for o in page.orders}
-        self.post_message(self.PageAhead(key, page, rows))
+        self._rows_of(page.orders)  # built now, while the operator reads: `]` only shows them
+        self.post_message(self.PageAhead(key, page))
 
     def on_orders_screen_page_ahead(self, message: PageAhead) -> None:
         self._keep_ahead(message.key, message.page)
-        self._rows.update(message.rows)
 
     def _keep_ahead(self, key: PageKey, page: OrderPage) -> None:
         self._ahead.pop(key, None)
         self._ahead[key] = (time.monotonic(), page)
         if len(self._ahead) > 12:  # this page, the next, ten behind; their rows with them
             del self._ahead[next(iter(self._ahead))]
-            kept = {o for _, p in self._ahead.values() for o in p.orders}
-            self._rows = {k: row for k, row in self._rows.items() if k[0] in kept}
+            kept = {o.id for _, p in self._ahead.values() for o in p.orders}
+            self._rows = {k: built for k, built in self._rows.items() if k[0] in kept}
 
     def _page_at_once(self, key: PageKey) -> OrderPage | None:
         """The page for `key` if it was read within two poll intervals (shown at once, the
@@ -185,15 +183,15 @@ class OrdersScreen(AreaScreen):
         return page if time.monotonic() - at < 2 * self.shell.context.refresh(self.AREA) else None
 
     def _rows_of(self, orders: tuple[Order, ...]) -> dict[str, tuple]:
-        """Each order's row, built once per (order, marked): a poll that brings the same
-        orders back, or a page read ahead, costs no rendering."""
+        """Each order's row, built once per (order as read, marked): a poll that brings the
+        same orders back, or a page read ahead, costs no rendering."""
         rows = {}
         for order in orders:
-            key = (order, order.id in self.marked)
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = order_row(*key)
-            rows[order.id] = row
+            key = (order.id, order.id in self.marked)
+            built = self._rows.get(key)
+            if built is None or built[0] != order:
+                built = self._rows[key] = (order, order_row(order, key[1]))
+            rows[order.id] = built[1]
         return rows
 
     def _show_age(self) -> None:
