@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from screens.nodes import fleet_row, pod_row
+from screens.nodes_render import fleet_row, pod_row
 from screens.widgets import short_age
 from services import kube_model as km
 
