@@ -227,7 +227,7 @@ class ChooseScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(shown(self.question))
             yield OptionList(*(plain(f"{o} (current)" if o == self.current else o) for o in self.options))
-            yield Static("↑↓ choose · Enter switches · Esc cancels", classes="muted")
+            yield Static("↑↓ choose · Enter picks · Esc cancels", classes="muted")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

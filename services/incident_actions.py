@@ -95,7 +95,9 @@ async def _declare_preview(env: ActionEnv, target: str, params: Mapping[str, Any
         f"Declare a {severity} ({level[0]}: {level[1]}) incident{alert}: {target!r}. Every open console "
         "shows it at once; runbook actions from now on join its timeline.",
         (query_text("declare_incident", title=target, severity=severity, commander=params.get("commander"),
-                    alert_name=params.get("alert_name"), declared_by=env.actor.operator),),
+                    alert_name=params.get("alert_name"),
+                    alert_labels=json.dumps(params.get("alert_labels") or {}, sort_keys=True),
+                    declared_by=env.actor.operator),),
     )  # fmt: skip
 
 

@@ -136,6 +136,15 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
     assert lines[0].startswith(f"{action.title} — {action.target_kind}")
     assert len(lines) > 3  # the summary and at least one exact call
     assert lines[-1].startswith("dry-run: dry run: the precondition holds"), dry.output
+    # Every value a preview's SQL takes is shown: each $n it uses has its "$n = name: value".
+    import re
+
+    sql = [
+        line for line in lines if line.startswith("  ") and not line.lstrip().startswith("--")
+    ]  # the calls
+    used = {n for line in sql for n in re.findall(r"\$(\d+)", line)}
+    bound = set(re.findall(r"\$(\d+) = ", dry.output))
+    assert used <= bound, f"{name}: ${sorted(used - bound)} shown without its value"
 
     viewer = run(["act", name, target, *sets, "--yes", "--config", operators(tmp_path, nobody="admin")], env)
     if action.role == "viewer":
