@@ -123,7 +123,7 @@ async def _declare_run(env: ActionEnv, target: str, params, conn, progress: Prog
         conn, incident_id=incident_id, operator=env.actor.operator, kind="declared", body=body
     )
     if params.get("commander"):
-        body = f"{params['commander']} is commander"
+        body = f"{params['commander']} commands it"
         await q.add_incident_event(conn, incident_id=incident_id, operator=env.actor.operator,
                                    kind="commander", body=body)  # fmt: skip
     return Result(f"INC-{incident_id} declared ({params['severity']})", {"incident_id": incident_id})
@@ -251,7 +251,7 @@ async def _command_run(env: ActionEnv, target: str, params, conn, progress: Prog
     q = named_queries()
     await q.set_incident_commander(conn, id=int(target), commander=who)
     await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="commander",
-                               body=f"{who} is commander")  # fmt: skip
+                               body=f"{who} took command")  # fmt: skip
     return Result(f"{who} commands INC-{target}")
 
 
