@@ -101,7 +101,7 @@ def fire_lines(
         text.append(f"  {incident.status}\n    ", style="dim")
         text.append(clock.text, style="bold red" if clock.missed else "")
         if update:
-            text.append("  ·  ")
+            text.append("\n    ")
             text.append(update.text, style="bold red" if update.missed else "")
         text.append("\n")
 
