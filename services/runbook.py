@@ -113,7 +113,7 @@ class Runbook:
 
     async def plan(self, action: Action, target: str, params: Mapping[str, Any] | None = None) -> Plan:
         """The preview of exactly `params` and, read now, whether the action could run;
-        changes nothing. The plan is sealed: `execute` runs it only unchanged."""
+        changes nothing. The plan is sealed: `run` runs it only unchanged."""
         params = MappingProxyType(dict(params or {}))
         target = self.target_of(action, target, params)
         await self.sweep()
