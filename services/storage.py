@@ -120,10 +120,12 @@ class StorageService:
     def _error(self, exc: BaseException, doing: str) -> ServiceError:
         """The ServiceError for `exc`, raised by botocore/aiohttp while `doing` (e.g.
         "uploading s3://b/k"); names the endpoint, never its credentials."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
         if isinstance(exc, ServiceError):
             return exc
+        if isinstance(exc, EndpointConnectionError):  # its text only repeats the URL
+            return Unreachable(f"{self._where} cannot be reached ({doing})", backend=self.backend)
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             code = error.get("Code", "error")
@@ -175,7 +177,7 @@ class StorageService:
         `on_progress(bytes_uploaded)` is called after each part.
 
         Raises ServiceError on any failure (S3 unreachable or refusing, the source
-        raising: a ServiceError from the source is raised as is) after aborting the
+        raising: a ServiceError from the source keeps its class) after aborting the
         multipart upload, so no parts are left behind; if S3 stays away longer than
         `abort_grace` the message says the upload could not be aborted and its id.
         Cancellation aborts the upload the same way, then propagates."""

@@ -246,3 +246,21 @@ async def _upload_200_mib(s3_server: S3Server, bucket: str) -> None:
     print(f"200 MiB upload: peak traced memory {peak / MiB:.1f} MiB, {result.seconds:.1f} s")
     assert result.size == total and result.parts == 40
     assert peak < 40 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
+
+
+async def test_a_stopped_sandbox_server_is_unreachable_and_has_its_buckets_when_back():
+    server = S3Server()
+    server.start()
+    try:
+        bucket = server.create_bucket("kept")
+        server.client().put_object(Bucket=bucket, Key="saves/a", Body=b"a")
+        storage = storage_for(server, bucket)
+        server.stop()
+        with pytest.raises(Unreachable, match=f"S3 at {server.url} cannot be reached"):
+            await storage.ping()
+        server.start()
+        assert [item.key for page in [p async for p in storage.list_objects()] for item in page] == [
+            "saves/a"
+        ]
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ HTTP (moto's in-process mock does not reach aioboto3)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -63,6 +64,8 @@ class S3Server:
             return self._start_process(timeout)
         from moto.server import ThreadedMotoServer
 
+        # werkzeug logs every request, and adds its own stderr handler to do it: over a TUI.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
