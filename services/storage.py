@@ -349,7 +349,8 @@ class StorageService:
         self, prefix: str = "", page_size: int = 1000
     ) -> AsyncIterator[list[StoredObject]]:
         """The objects under `prefix`, in key order, one page of at most `page_size` at a
-        time (never the whole bucket in memory). Raises ServiceError."""
+        time (never the whole bucket in memory). Raises ServiceError. A caller that stops
+        early should close it (`contextlib.aclosing`) so its connection goes at once."""
         self._require()
         where = f"listing s3://{self.bucket}/{prefix}"
         try:
@@ -394,7 +395,7 @@ class StorageService:
 
     async def get_stream(self, key: str, chunk_size: int = MiB) -> AsyncIterator[bytes]:
         """The bytes of object `key`, in chunks of at most `chunk_size`, as they arrive.
-        Raises ServiceError."""
+        Raises ServiceError. Close it when stopping early (`contextlib.aclosing`)."""
         self._require()
         where = f"downloading s3://{self.bucket}/{key}"
         try:
