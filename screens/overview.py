@@ -98,7 +98,7 @@ def fire_lines(
         update = update_clock(incident, now)
         text.append(f"  {incident.ref} {incident.severity} ", style="bold")
         text.append_text(plain(incident.title, limit=40))
-        text.append(f"  {incident.status}\n    ", style="dim")
+        text.append(f"\n    {incident.status} · ", style="dim")
         text.append(clock.text, style="bold red" if clock.missed else "")
         if update:
             text.append("\n    ")
