@@ -8,13 +8,11 @@ import os
 import pwd
 import re
 import tomllib
-import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from console.keymap import BINDING_ID, Keys
 from console.resolved import Resolved, Secret
 from services.dsn import dsn_problems, shown
 from services.text import mask_url
@@ -137,47 +136,8 @@ class RefreshConfig(BaseModel):
         return {k: float(v) for k, v in self.model_dump().items()}
 
 
-# A key as Textual names it: modifiers joined by '+', then one printable character, a named
-# key (f5, pageup, escape) or a character's name (question_mark, slash).
-MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
-NAMED_KEYS = frozenset({
-    "escape", "enter", "return", "tab", "space", "backspace", "delete", "insert", "home", "end",
-    "pageup", "pagedown", "up", "down", "left", "right", "slash", "backslash", "at", "minus", "plus",
-    "underscore", *(f"f{n}" for n in range(1, 25)),
-})  # fmt: skip
-BINDING_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 # A host name (IDN letters too) or an IPv4 address, or an IPv6 address in brackets.
 HOST = re.compile(r"[\w.-]+|\[[0-9A-Fa-f:.]+(%[\w.-]+)?\]")
-
-
-def _is_key(key: str) -> bool:
-    *modifiers, name = key.split("+") if len(key) > 1 else [key]
-    if not name or any(m not in MODIFIERS for m in modifiers):
-        return False
-    if len(name) == 1:
-        return name.isprintable() and not name.isspace() and name != ","
-    if name in NAMED_KEYS:
-        return True
-    try:
-        unicodedata.lookup(name.replace("_", " "))
-    except KeyError:
-        return False
-    return True
-
-
-def _keys(value: str) -> str:
-    """A keymap entry's keys ('f1' or 'ctrl+h,f1'); raises ValueError naming a bad one."""
-    keys = [k.strip() for k in value.split(",")]
-    bad = [k for k in keys if not _is_key(k)]
-    if bad:
-        raise ValueError(
-            f"{shown(bad[0])} is not a key: use a character ('h', '?'), a key name (f1, pageup, escape, "
-            "question_mark) with optional ctrl+/shift+/alt+, several separated by commas"
-        )
-    return ",".join(keys)
-
-
-Keys = Annotated[str, AfterValidator(_keys)]
 
 
 def _secret(alias: str) -> Any:
