@@ -146,6 +146,36 @@ DECLARE_INCIDENT = Action(
 )  # fmt: skip
 
 
+def _changing(field: str, query: str, allowed: tuple[str, ...], already: str):
+    """The check and run of changing one field of the incident (its step, its severity):
+    re-read it locked, refuse a value not allowed or the one it has, write it, and put
+    "old → new" on its timeline."""
+
+    async def check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
+        row = await lock_incident(conn, target)
+        if row is None:
+            return f"there is no incident {target}"
+        if params.get(field) not in allowed:
+            return f"{field} must be one of {', '.join(allowed)}"
+        if getattr(row, field) == params[field]:
+            return f"INC-{target} is already {already}{params[field]}"
+        return None
+
+    async def run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
+        q = named_queries()
+        old = getattr(await lock_incident(conn, target), field)
+        await getattr(q, query)(conn, id=int(target), **{field: params[field]})
+        await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind=field,
+                                   body=f"{old} → {params[field]}")  # fmt: skip
+        return Result(f"INC-{target}: {old} → {params[field]}", {"from": old})
+
+    return check, run
+
+
+_severity_check, _severity_run = _changing("severity", "set_incident_severity", tuple(SEVERITIES), "")
+_status_check, _status_run = _changing("status", "set_incident_status", STEPS, "in ")
+
+
 # -- severity ------------------------------------------------------------------------
 
 
@@ -162,24 +192,6 @@ async def _severity_preview(env: ActionEnv, target: str, params: Mapping[str, An
         f"Re-grade INC-{target} to {severity} ({level[0]}: {level[1]}); its response target follows.",
         (query_text("set_incident_severity", id=target, severity=severity),),
     )
-
-
-async def _severity_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    row = await lock_incident(conn, target)
-    if row is None:
-        return f"there is no incident {target}"
-    if row.severity == params.get("severity"):
-        return f"INC-{target} is already {row.severity}"
-    return None
-
-
-async def _severity_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
-    q = named_queries()
-    row = await lock_incident(conn, target)
-    await q.set_incident_severity(conn, id=int(target), severity=params["severity"])
-    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="severity",
-                               body=f"{row.severity} → {params['severity']}")  # fmt: skip
-    return Result(f"INC-{target}: {row.severity} → {params['severity']}", {"from": row.severity})
 
 
 INCIDENT_SEVERITY = Action(
@@ -199,26 +211,6 @@ async def _status_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
     return Preview(
         f"Move INC-{target} to {status}.", (query_text("set_incident_status", id=target, status=status),)
     )
-
-
-async def _status_check(env: ActionEnv, conn, target: str, params: Mapping[str, Any]) -> str | None:
-    row = await lock_incident(conn, target)
-    if row is None:
-        return f"there is no incident {target}"
-    if params.get("status") not in STEPS:
-        return f"status must be one of {', '.join(STEPS)}"
-    if row.status == params["status"]:
-        return f"INC-{target} is already in {params['status']}"
-    return None
-
-
-async def _status_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
-    q = named_queries()
-    row = await lock_incident(conn, target)
-    await q.set_incident_status(conn, id=int(target), status=params["status"])
-    await q.add_incident_event(conn, incident_id=int(target), operator=env.actor.operator, kind="status",
-                               body=f"{row.status} → {params['status']}")  # fmt: skip
-    return Result(f"INC-{target}: {row.status} → {params['status']}", {"from": row.status})
 
 
 INCIDENT_STATUS = Action(
