@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY = 5.0  # seconds between two looks for dead consoles' actions when planning
 OUTCOME_RETRY_SECONDS = 60.0  # how long an outcome write is retried while the database is away
 
 
@@ -69,6 +70,7 @@ class Runbook:
         self.claims = services.claims
         self.outcome_retry = outcome_retry
         self._key = secrets.token_bytes(32)  # seals this runbook's plans
+        self._swept_at = float("-inf")
 
     # -- what may run ---------------------------------------------------------------
 
@@ -116,7 +118,9 @@ class Runbook:
         changes nothing. The plan is sealed: `run` runs it only unchanged."""
         params = MappingProxyType(dict(params or {}))
         target = self.target_of(action, target, params)
-        await self.sweep()
+        if time.monotonic() - self._swept_at >= SWEEP_EVERY:  # not once per order of a bulk plan
+            self._swept_at = time.monotonic()
+            await self.sweep()
         preview = await action.preview(self.env, target, params)
         refusal = self.forbidden(action) or await self.busy(action, target, params)
         if refusal is None:
