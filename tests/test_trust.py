@@ -360,3 +360,16 @@ async def test_a_read_only_console_writes_no_post_mortem_file(seeded_runtime_db,
         await wait_until(pilot, lambda: any("read-only" in str(n.message) for n in app._notifications))
         assert not isinstance(app.screen, AskScreen)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_10000_character_server_name_is_cut_in_the_listing_and_whole_in_json(seeded_db, seeded_runtime_db):
+    import json
+
+    order = value(seeded_db, STUCK_WITH_ACCOUNT)
+    huge = "x" * 10_000 + "\x1b[2J"
+    asyncio.run(fetch(seeded_db, "UPDATE orders SET server_name = $2 WHERE id = $1::uuid", order, huge))
+    listed = run(["orders", "--search", order], {"DATABASE_URL": seeded_runtime_db})
+    line = next(line for line in listed.output.splitlines() if line.startswith(order))
+    assert len(line) < 200 and "x" * 39 + "…" in line and "\x1b" not in listed.output
+    as_json = run(["orders", "--search", order, "--json"], {"DATABASE_URL": seeded_runtime_db})
+    assert json.loads(as_json.output)[0]["server_name"] == huge

@@ -18,6 +18,7 @@ from console.commands.common import (
     settings_or_exit,
     with_services,
 )
+from services.text import inert
 
 orders_cli = typer.Typer(help="Orders: the headless twin of the orders screen.", no_args_is_help=False)
 
@@ -47,7 +48,9 @@ def orders_list(
         return
     for o in page.orders:
         waited = f"{o.minutes_waiting:6.0f} min" if o.minutes_waiting else ""
-        echo(f"{o.id}  {o.status:<12} {o.server_name:<28} {o.email:<32} {waited}")
+        # What a customer typed is cut for the listing (the whole value is in --json).
+        name, email = inert(o.server_name, limit=40), inert(o.email, limit=48)
+        echo(f"{o.id}  {o.status:<12} {name:<28} {email:<32} {waited}")
     echo(f"{len(page.orders)} orders ({view})" + (", more not shown" if page.more else ""))
 
 
