@@ -243,7 +243,8 @@ async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
     pi = detail.stripe_payment_intent_id if detail else None
     paid = (detail.amount_cents or 0) if detail else 0
     server = detail.pterodactyl_server_id if detail else None
-    if params.get("delete_server"):
+    deleting_server = bool(params.get("delete_server") and server)  # no server: the check refuses
+    if deleting_server:
         calls.append(query_text("clear_order_server", id=target))
     if sub:
         calls.append(f"DELETE /v1/subscriptions/{sub}\nIdempotency-Key: {idempotency_key('cancel', target)}")
@@ -251,12 +252,14 @@ async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
     if refund:
         key = idempotency_key("refund", target, refund)
         calls.append(f"POST /v1/refunds payment_intent={pi} amount={refund}\nIdempotency-Key: {key}")
-    if params.get("delete_server"):
-        calls.append(env.services.panel.delete_call_text(server or "<none>"))
+    if deleting_server:
+        calls.append(env.services.panel.delete_call_text(server))
         warnings.append(f"server {server} and its files are deleted from the panel")
     money = f"refund ${refund / 100:.2f} of ${paid / 100:.2f}" if refund else "no refund"
     stripe = "cancel its Stripe subscription, " if sub else ""
-    deleting = f", delete panel server {server}" if params.get("delete_server") else ", keep its panel server"
+    deleting = f", delete panel server {server}" if deleting_server else ", keep its panel server"
+    if params.get("delete_server") and not server:
+        deleting = ", delete its panel server (it has none)"
     return Preview(
         summary=f"Cancel order {target}: {stripe}{money}, set it canceled{deleting}.",
         calls=tuple(calls),
