@@ -335,9 +335,9 @@ class AreaScreen(Screen):
             self.tell(f"not run: the audit log cannot be written ({inert(str(exc))})", severity="error")
             return None
         severity = "information" if outcome.status in ("ok", "dry-run") else "error"
-        self.tell(outcome.message + self.hint_line(outcome), title=f"{action.title}: {outcome.status}",
-                    severity=severity,
-                    timeout=8)  # fmt: skip
+        # The backend's words inert, our hint (its own line) as written.
+        self.notify(inert(outcome.message) + self.hint_line(outcome), markup=False, severity=severity,
+                    title=f"{action.title}: {outcome.status}", timeout=8)  # fmt: skip
         if outcome.secret:
             await self.app.push_screen_wait(
                 SecretScreen(

@@ -106,6 +106,7 @@ async def test_a_failed_retry_says_where_to_look(seeded_db, functions):
         )
         note = next(n for n in app._notifications if "External account not found" in str(n.message))
         assert "Sync panel account" in str(note.message)
+        assert "\n→ " in str(note.message) and "\\x0a" not in str(note.message)  # the hint on its own line
         # ...and the sync is offered at once, with its own preview and confirmation.
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
         assert app.screen.plan.action.name == "sync_panel_account"
