@@ -385,7 +385,9 @@ class AreaScreen(Screen):
         bad = {k: o for k, o in outcomes.items() if o.status not in ("ok", "dry-run")}
         summary = f"bulk {action.title.lower()} done: {len(outcomes) - len(bad)} of {len(plans)} ok"
         summary += "".join(f"\n{short_id(k)} {o.status}: {inert(o.message)}" for k, o in bad.items())
-        self.tell(summary, title=action.title, timeout=15, severity="warning" if bad else "information")
+        # One line per failure: each message made inert on its own, the lines kept apart.
+        self.notify(summary, markup=False, title=action.title, timeout=15,
+                    severity="warning" if bad else "information")  # fmt: skip
         self.last_bulk = outcomes
         for poller in self._pollers:
             poller.trigger()

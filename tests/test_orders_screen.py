@@ -477,3 +477,24 @@ async def test_the_page_read_ahead_shows_at_once_and_is_refreshed_right_after(
         assert handled[0] is ahead  # shown at once, as read ahead; the poll right after refreshed it
         assert list(table.shown) == [o.id for o in screen.current_page.orders]
         assert screen.selected == table.selected_key == ahead.orders[0].id
+
+
+async def test_a_bulk_retry_names_each_failure_on_its_own_line(seeded_db, functions):
+    from screens.confirm import ConfirmScreen
+
+    good = await _stuck_with_account(seeded_db)
+    bad = await _stuck_with_account(seeded_db, with_account=False)
+    app = app_for(seeded_db, functions, role="support")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_orders(pilot, app)
+        for order in (good, bad):
+            await _select(pilot, screen, order)
+            await pilot.press("space")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        done = "bulk retry provisioning done"
+        await wait_until(pilot, lambda: any(done in str(n.message) for n in app._notifications), timeout=60)
+        summary = next(str(n.message) for n in app._notifications if done in str(n.message))
+    assert summary.startswith(f"{done}: 1 of 2 ok\n")
+    assert f"\n{bad[:8]}… failed: servers-provision failed: External account not found" in summary
