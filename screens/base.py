@@ -320,10 +320,10 @@ class AreaScreen(Screen):
             params = action.parse(raw)
             plan = await book.plan(action, target, params)
         except InputError as exc:
-            self.tell(inert(str(exc)), severity="error", title="Nothing was done")
+            self.tell(str(exc), severity="error", title="Nothing was done")
             return None
         except ServiceError as exc:
-            self.tell(inert(str(exc)), severity="error", title=action.title)
+            self.tell(str(exc), severity="error", title=action.title)
             return None
         answer = await self.app.push_screen_wait(ActionConfirmScreen(plan, dry_run=book.actor.dry_run))
         if answer is None:
@@ -332,7 +332,7 @@ class AreaScreen(Screen):
         try:
             outcome = await book.run(plan, confirmed=answer.get("confirm"))
         except ServiceError as exc:
-            self.tell(f"not run: the audit log cannot be written ({inert(str(exc))})", severity="error")
+            self.tell(f"not run: the audit log cannot be written ({exc})", severity="error")
             return None
         severity = "information" if outcome.status in ("ok", "dry-run") else "error"
         # The backend's words inert, our hint (its own line) as written.
@@ -362,7 +362,7 @@ class AreaScreen(Screen):
                 params = action.parse({})
                 plans.append(await book.plan(action, await book.locate(action, key), params))
         except (ServiceError, ValueError) as exc:
-            self.tell(inert(str(exc)), severity="error", title=f"{action.title}: nothing was done")
+            self.tell(str(exc), severity="error", title=f"{action.title}: nothing was done")
             return {}
         lines = [f"  {p.target}" + (f"  (will refuse: {p.refusal})" if p.refusal else "") for p in plans[:20]]
         more = [f"  … and {len(plans) - 20} more"] if len(plans) > 20 else []
@@ -380,7 +380,7 @@ class AreaScreen(Screen):
             try:
                 outcomes[plan.target] = await book.run(plan)
             except ServiceError as exc:
-                self.tell(f"stopped: {inert(str(exc))}", severity="error")
+                self.tell(f"stopped: {exc}", severity="error")
                 break
         bad = {k: o for k, o in outcomes.items() if o.status not in ("ok", "dry-run")}
         summary = f"bulk {action.title.lower()} done: {len(outcomes) - len(bad)} of {len(plans)} ok"
