@@ -412,6 +412,25 @@ class StorageService:
         except Exception as exc:
             raise self._error(exc, where) from exc
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store a small object (a manifest) in one request. Raises ServiceError."""
+        self._require()
+        try:
+            async with self._client() as s3:
+                await s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except Exception as exc:
+            raise self._error(exc, f"writing s3://{self.bucket}/{key}") from exc
+
+    async def get_bytes(self, key: str, limit: int = 4 * MiB) -> bytes:
+        """A small object's bytes (a manifest); refuses one over `limit`. Raises ServiceError."""
+        out = bytearray()
+        async with contextlib.aclosing(self.get_stream(key)) as stream:
+            async for chunk in stream:
+                out += chunk
+                if len(out) > limit:
+                    raise BackendFailed(f"s3://{self.bucket}/{key} is over {limit} bytes", backend=self.backend)
+        return bytes(out)
+
     async def delete(self, key: str) -> None:
         """Delete object `key` (no error if it is already gone). Raises ServiceError."""
         self._require()
