@@ -71,7 +71,7 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
                 return
             mode = " (dry run: nothing will change)" if self.dry_run else ""
             if self.typed:
-                yield Input(placeholder=f"type {plan.target} to confirm", id="typed")
+                yield Input(placeholder=f"type {plan.typed_word} to confirm", id="typed")
                 yield Static(f"Enter confirms{mode} · Esc cancels", classes="muted")
             else:
                 yield Static(f"[b]y[/b] run it{mode} · [b]n[/b] / Esc cancel", classes="muted")
@@ -103,7 +103,7 @@ class ActionConfirmScreen(ModalScreen[dict | None]):
     def _submitted(self) -> None:
         if self.plan.refusal:
             return
-        if self.typed and self.query_one("#typed", Input).value.strip() != self.plan.target:
+        if self.typed and self.query_one("#typed", Input).value.strip() != self.plan.typed_word:
             kind = self.plan.action.target_kind
             self.notify(f"type the {kind} {'id' if kind == 'order' else 'name'} exactly to confirm",
                         severity="warning")  # fmt: skip

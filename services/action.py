@@ -222,6 +222,9 @@ class Action:
     short: str = ""  # the footer's word for it ("Retry"); the title everywhere else
     # Where one change at a time is enforced: (kind, key) of the thing changed.
     claim_on: Callable[[str, Mapping[str, Any]], tuple[str, str]] | None = None
+    # What a destructive action's operator types, when not the target (a restore: the name
+    # of the database it overwrites).
+    confirm_word: Callable[[str, Mapping[str, Any]], str] | None = None
 
     @property
     def doing(self) -> str:
@@ -236,6 +239,10 @@ class Action:
         if self.confirmation is Confirmation.TYPED or (self.typed_when and self.typed_when(params)):
             return Confirmation.TYPED
         return Confirmation.YES_NO
+
+    def typed_word(self, target: str, params: Mapping[str, Any]) -> str:
+        """What the operator types to confirm this destructive action."""
+        return self.confirm_word(target, params) if self.confirm_word else target
 
     def claim_key(self, target: str, params: Mapping[str, Any]) -> tuple[str, str]:
         return self.claim_on(target, params) if self.claim_on else (self.target_kind, target)
@@ -295,6 +302,11 @@ class Plan:
     refusal: str | None  # why it cannot run now (role, read-only, precondition, claim)
     confirmation: Confirmation = Confirmation.YES_NO
     seal: str = ""
+
+    @property
+    def typed_word(self) -> str:
+        """What the operator types to confirm it, when it is destructive."""
+        return self.action.typed_word(self.target, self.params)
 
 
 def short_id(target: str) -> str:

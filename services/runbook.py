@@ -184,9 +184,11 @@ class Runbook:
         if refusal is None and action.confirmation_for(params) is not plan.confirmation:
             refusal = "the plan's confirmation does not match its params: nothing was run"
         if refusal is None and plan.confirmation is Confirmation.TYPED and not self.actor.dry_run:
-            if str(confirmed or "").strip() != target:
+            word = action.typed_word(target, params)
+            if str(confirmed or "").strip() != word:
                 what = "id" if action.target_kind in ("order", "user", "incident") else "name"
-                refusal = f"not confirmed: type the {action.target_kind} {what} {target} to confirm"
+                refusal = (f"not confirmed: type the {action.target_kind} {what} {target} to confirm"
+                           if word == target else f"not confirmed: type {word} to confirm")  # fmt: skip
         if refusal:
             return await self._close(intent, finish("refused", refusal), report)
         kind, key = action.claim_key(target, params)

@@ -360,21 +360,28 @@ class StorageService:
                     Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
                 )
                 async for page in pages:
-                    batch = [
-                        StoredObject(
-                            key=item["Key"],
-                            size=int(item.get("Size", 0)),
-                            modified=item.get("LastModified"),
-                            etag=str(item.get("ETag", "")).strip('"'),
-                        )
-                        for item in page.get("Contents", [])
-                    ]
+                    batch = [_stored(item) for item in page.get("Contents", [])]
                     if batch:
                         yield batch
         except GeneratorExit:
             raise
         except Exception as exc:
             raise self._error(exc, where) from exc
+
+    async def list_page(
+        self, prefix: str = "", start_after: str | None = None, limit: int = 1000
+    ) -> tuple[list[StoredObject], bool]:
+        """One page of the objects under `prefix`, in key order, after key `start_after`
+        (exclusive): (at most `limit` objects, whether more follow). Raises ServiceError."""
+        self._require()
+        where = f"listing s3://{self.bucket}/{prefix}"
+        extra = {"StartAfter": start_after} if start_after else {}
+        try:
+            async with self._client() as s3:
+                page = await s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=limit, **extra)
+        except Exception as exc:
+            raise self._error(exc, where) from exc
+        return [_stored(item) for item in page.get("Contents", [])], bool(page.get("IsTruncated"))
 
     async def head(self, key: str) -> StoredObject:
         """Size, date, ETag and metadata of object `key`. Raises ServiceError (BackendFailed
@@ -428,7 +435,8 @@ class StorageService:
             async for chunk in stream:
                 out += chunk
                 if len(out) > limit:
-                    raise BackendFailed(f"s3://{self.bucket}/{key} is over {limit} bytes", backend=self.backend)
+                    where = f"s3://{self.bucket}/{key}"
+                    raise BackendFailed(f"{where} is over {limit} bytes", backend=self.backend)
         return bytes(out)
 
     async def delete(self, key: str) -> None:
@@ -439,6 +447,16 @@ class StorageService:
                 await s3.delete_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
             raise self._error(exc, f"deleting s3://{self.bucket}/{key}") from exc
+
+
+def _stored(item: dict) -> StoredObject:
+    """A listing's entry as a StoredObject."""
+    return StoredObject(
+        key=item["Key"],
+        size=int(item.get("Size", 0)),
+        modified=item.get("LastModified"),
+        etag=str(item.get("ETag", "")).strip('"'),
+    )
 
 
 def _is_aiohttp_error(exc: BaseException) -> bool:
