@@ -22,7 +22,7 @@ class Secret:
 
 
 SECRETS = ("postgres_dsn", "postgres_read_dsn", "stripe_secret_key", "s3_access_key", "s3_secret_key",
-           "ptero_app_key", "provisioner_key", "backup_encryption_key")  # fmt: skip
+           "ptero_app_key", "provisioner_key", "backup_encryption_key", "restore_dsn")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Resolved:
     provisioner_key: Secret | None = None
     bot_url: str | None = None
     backup_encryption_key: Secret | None = None
+    backup_retention_days: int = 30
+    restore_dsn: Secret | None = None  # OPSCONSOLE_RESTORE_DSN, else the primary's DSN
+    saves_bucket: str | None = None  # OPSCONSOLE_SAVES_BUCKET, on the S3_* endpoint
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for App.set_keymap
 
     def urls(self) -> tuple[str | None, ...]:

@@ -126,6 +126,7 @@ class RefreshConfig(BaseModel):
     nodes: Interval = 10.0
     alerts: Interval = 10.0
     incidents: Interval = 10.0
+    saves: Interval = 300.0  # each poll lists the whole saves bucket
     board: Interval = 5.0
 
     def for_area(self, area: str) -> float:
@@ -166,6 +167,12 @@ class Settings(BaseSettings):
     s3_bucket: str | None = Field(None, validation_alias="S3_BUCKET")
     s3_use_ssl: bool = Field(True, validation_alias="S3_USE_SSL")
     backup_encryption_key: SecretStr | None = _secret("BACKUP_ENCRYPTION_KEY")
+    backup_retention_days: int = Field(30, validation_alias="OPSCONSOLE_BACKUP_RETENTION_DAYS", ge=1, le=3650)
+    # The login restore drills and restores create their scratch databases with (CREATEDB);
+    # the console's own login may not: unset, the DATABASE_URL is used.
+    restore_dsn: SecretStr | None = _secret("OPSCONSOLE_RESTORE_DSN")
+    # The game servers' saves, in a bucket of the same S3 / Minio (same endpoint and keys).
+    saves_bucket: str | None = Field(None, validation_alias="OPSCONSOLE_SAVES_BUCKET")
     # Payments, panel, provisioning functions, cluster, metrics, bot.
     stripe_secret_key: SecretStr | None = _secret("STRIPE_SECRET_KEY")
     stripe_api_base: str | None = Field(None, validation_alias="OPSCONSOLE_STRIPE_API_BASE")
@@ -217,7 +224,7 @@ class Settings(BaseSettings):
             return {k: {"role": v} if isinstance(v, str) else v for k, v in value.items()}
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "restore_dsn")
     @classmethod
     def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -328,7 +335,10 @@ class Settings(BaseSettings):
             s3_bucket=self.s3_bucket, s3_use_ssl=self.s3_use_ssl, panel_url=self.panel_url,
             ptero_app_key=secret(self.ptero_app_key), provisioner_url=self.provisioner_url,
             provisioner_key=secret(self.provisioner_key), bot_url=self.bot_url,
-            backup_encryption_key=secret(self.backup_encryption_key), keymap=dict(self.keymap),
+            backup_encryption_key=secret(self.backup_encryption_key),
+            backup_retention_days=self.backup_retention_days,
+            restore_dsn=secret(self.restore_dsn or self.postgres_dsn()), saves_bucket=self.saves_bucket,
+            keymap=dict(self.keymap),
         )  # fmt: skip
 
     def resolve_operator(self, os_user: str | None = None) -> tuple[str, Role]:

@@ -14,7 +14,8 @@ from console.settings import ConfigError, load_settings
 ENV_KEYS = [
     "DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_READ_HOST",
     "S3_USE_SSL", "STRIPE_SECRET_KEY", "OPSCONSOLE_CONFIG", "OPSCONSOLE_ENV", "PANEL_URL",
-    "PROMETHEUS_URL", "BACKUP_ENCRYPTION_KEY",
+    "PROMETHEUS_URL", "BACKUP_ENCRYPTION_KEY", "OPSCONSOLE_SAVES_BUCKET", "OPSCONSOLE_BACKUP_RETENTION_DAYS",
+    "OPSCONSOLE_RESTORE_DSN",
 ]  # fmt: skip
 
 
@@ -298,3 +299,28 @@ def test_without_a_terminal_the_console_says_what_to_use_instead(tmp_path):
                          text=True, env=env, timeout=60)  # fmt: skip
     assert run.returncode == 2
     assert "needs a terminal" in run.stderr and "opsconsole orders --json" in run.stderr
+
+
+def test_backup_settings_retention_saves_bucket_and_a_restore_login_falling_back_to_the_database(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ops_console:runtime-pw@db.internal/agis")
+    resolved = load_settings().resolved()
+    assert (resolved.backup_retention_days, resolved.saves_bucket) == (30, None)
+    assert resolved.plain("restore_dsn") == resolved.plain("postgres_dsn")  # unset: the console's own
+    monkeypatch.setenv("OPSCONSOLE_RESTORE_DSN", "postgresql://restorer:restore-pw@db.internal/postgres")
+    monkeypatch.setenv("OPSCONSOLE_BACKUP_RETENTION_DAYS", "14")
+    monkeypatch.setenv("OPSCONSOLE_SAVES_BUCKET", "game-saves")
+    resolved = load_settings().resolved()
+    assert resolved.plain("restore_dsn") == "postgresql://restorer:restore-pw@db.internal/postgres"
+    assert (resolved.backup_retention_days, resolved.saves_bucket) == (14, "game-saves")
+    assert "restore-pw" not in repr(resolved) and "runtime-pw" not in repr(resolved)
+
+    monkeypatch.setenv("OPSCONSOLE_RESTORE_DSN", "postgresql://restorer:restore-pw@db.internal:99999/x")
+    monkeypatch.setenv("OPSCONSOLE_BACKUP_RETENTION_DAYS", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    problems = caught.value.problems
+    assert [line.split(":")[0] for line in problems] == [
+        "OPSCONSOLE_BACKUP_RETENTION_DAYS",
+        "OPSCONSOLE_RESTORE_DSN",
+    ]
+    assert "restore-pw" not in "\n".join(problems)
