@@ -5,6 +5,7 @@ from __future__ import annotations
 from console.resolved import Resolved
 from services.alerts import AlertsService
 from services.audit import AuditService
+from services.backups import BackupsService
 from services.bundle import Services
 from services.claims import ClaimsService
 from services.health import BotHealthService
@@ -26,18 +27,19 @@ def build_services(settings: Resolved) -> Services:
     postgres = PostgresService(
         PostgresConfig(dsn=settings.plain("postgres_dsn"), read_dsn=settings.plain("postgres_read_dsn"))
     )
+    storage = StorageService(
+        settings.s3_endpoint,
+        settings.plain("s3_access_key"),
+        settings.plain("s3_secret_key"),
+        settings.s3_bucket,
+        use_ssl=settings.s3_use_ssl,
+    )
     return Services(
         postgres=postgres,
         kube=KubeService(settings.kubeconfig, settings.kube_context),
         metrics=MetricsService(settings.prometheus_url, settings.alertmanager_url),
         payments=PaymentsService(settings.plain("stripe_secret_key"), settings.stripe_api_base),
-        storage=StorageService(
-            settings.s3_endpoint,
-            settings.plain("s3_access_key"),
-            settings.plain("s3_secret_key"),
-            settings.s3_bucket,
-            use_ssl=settings.s3_use_ssl,
-        ),
+        storage=storage,
         panel=PanelService(settings.panel_url, settings.plain("ptero_app_key")),
         provisioner=ProvisionerService(settings.provisioner_url, settings.plain("provisioner_key")),
         bot=BotHealthService(settings.bot_url),
@@ -48,4 +50,12 @@ def build_services(settings: Resolved) -> Services:
         incidents=IncidentsService(postgres),
         audit=AuditService(postgres),
         claims=ClaimsService(postgres),
+        backups=BackupsService(
+            postgres,
+            storage,
+            dsn=settings.plain("postgres_dsn"),
+            encryption_key=settings.plain("backup_encryption_key"),
+            restore_dsn=settings.plain("restore_dsn"),
+            retention_days=settings.backup_retention_days,
+        ),
     )

@@ -4,6 +4,7 @@ scaling deployment agis-bot") whichever area declared the action."""
 
 from __future__ import annotations
 
+from services.backup_actions import BACKUP_ACTIONS
 from services.incident_actions import ALERT_ACTIONS, INCIDENT_ACTIONS
 from services.kube_actions import KUBE_ACTIONS
 from services.node_actions import NODE_ACTIONS
@@ -14,6 +15,7 @@ BY_AREA: dict[str, tuple[Action, ...]] = {
     "orders": ORDER_ACTIONS,
     "nodes": (*NODE_ACTIONS, *KUBE_ACTIONS),
     "incidents": (*ALERT_ACTIONS, *INCIDENT_ACTIONS),
+    "backups": BACKUP_ACTIONS,
 }
 ALL_ACTIONS: dict[str, Action] = {a.name: a for actions in BY_AREA.values() for a in actions}
 AREA_OF: dict[str, str] = {a.name: area for area, actions in BY_AREA.items() for a in actions}

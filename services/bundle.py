@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from services.alerts import AlertsService
 from services.audit import AuditService
+from services.backups import BackupsService
 from services.claims import ClaimsService
 from services.health import BotHealthService, Probe
 from services.incidents import IncidentsService
@@ -41,6 +42,7 @@ class Services:
     incidents: IncidentsService
     audit: AuditService
     claims: ClaimsService
+    backups: BackupsService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

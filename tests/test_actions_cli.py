@@ -78,8 +78,63 @@ def _silence(am_url: str) -> str:
     return asyncio.run(make())
 
 
-def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str) -> tuple[str, list[str]]:
+@pytest.fixture(scope="module")
+def s3():
+    from console.sandbox.s3 import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+def s3_env(server, dsn: str) -> dict[str, str]:
+    """A fresh bucket on the S3 server, and a key to encrypt backups with."""
+    import uuid
+
+    bucket = server.create_bucket(f"backups-{uuid.uuid4().hex[:10]}")
+    return {**server.env(bucket), "S3_USE_SSL": "false", "BACKUP_ENCRYPTION_KEY": "ab" * 32}
+
+
+def _backup(env: dict[str, str]) -> str:
+    async def make() -> str:
+        services = build_services(Settings.isolated(**env).resolved())
+        try:
+            return (await services.backups.run("test")).id
+        finally:
+            await services.close()
+
+    return asyncio.run(make())
+
+
+def _scratch_database(owner_dsn: str) -> str:
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"restore_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_execute(owner_dsn, f'CREATE DATABASE "{name}"'))
+    return urlunsplit(urlsplit(owner_dsn)._replace(path="/" + name))
+
+
+async def _execute(dsn: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) -> tuple[str, list[str]]:
     """(target, --set arguments) that make `name` runnable right now on the seeded world."""
+    if name in ("verify_backup", "drill_backup"):
+        return _backup(env), []
+    if name == "restore_backup":
+        into = _scratch_database(owner_dsn)
+        return _backup(env), ["--set", f"into={into}"]
+    if name == "backup_run":
+        return owner_dsn.rpartition("/")[2], []
+    if name == "prune_backups":
+        return env["S3_BUCKET"], ["--set", "before=2026-01-01"]
     sets = {
         "cancel_refund": ["refund=all", "delete_server=no"],
         "scale_deployment": [f"namespace={NS}", "replicas=2"],
@@ -120,12 +175,15 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
     fakes,
     cluster,
     alertmanager,
+    s3,
     tmp_path,
 ):
     action = ALL_ACTIONS[name]
     env = {**backends(seeded_runtime_db, fakes), "KUBECONFIG": str(cluster.config_path),
            "ALERTMANAGER_URL": alertmanager.url}  # fmt: skip
-    target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url)
+    if AREA_OF[name] == "backups":
+        env.update(s3_env(s3, seeded_runtime_db))
+    target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url, env)
     assert target, f"the seeded world has no target for {name}"
     before = value(seeded_db, "SELECT count(*) FROM ops.audit_log WHERE phase = 'outcome'")
 
