@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # moto keeps its buckets in module-level state of the process it runs in: every in-process
 # S3Server sees the same buckets, and one stopped and started again finds them intact. It
@@ -146,3 +148,40 @@ class S3Server:
         except s3.exceptions.BucketAlreadyOwnedByYou:
             pass
         return name
+
+    def store(self, bucket: str, objects: Iterable[tuple[str, bytes, datetime | None]]) -> int:
+        """Put `objects` (key, body, last modified: None for now) into existing `bucket`
+        straight through moto's store in this process, and return how many. For seeding:
+        an S3 PUT costs moto ~8 ms of this process's time (3,000 objects: 25 s), this
+        ~0.1 ms. The objects are then served like any other. In-process servers only
+        (RuntimeError, as for a bucket that does not exist)."""
+        backend = self._moto_backend(bucket)
+        stored = 0
+        for key, body, modified in objects:
+            fake = backend.put_object(bucket, key, body)
+            if modified is not None:
+                fake.last_modified = _moto_time(modified)
+            stored += 1
+        return stored
+
+    def set_modified(self, bucket: str, key: str, modified: datetime) -> None:
+        """Date object `key` (stored by any means) `modified` (aware), as S3 cannot: a week
+        of backups made in a second, saves past their retention. In-process servers only;
+        RuntimeError, or KeyError for an object that does not exist."""
+        self._moto_backend(bucket).get_bucket(bucket).keys[key].last_modified = _moto_time(modified)
+
+    def _moto_backend(self, bucket: str):
+        if not self.in_process:
+            raise RuntimeError("moto's store is reached in this process only: not a child-process server")
+        from moto.s3.models import s3_backends
+
+        try:
+            partition, account = s3_backends.bucket_accounts[bucket]
+        except KeyError:
+            raise RuntimeError(f"no bucket {bucket!r} on this server: create_bucket() first") from None
+        return s3_backends[account][partition]
+
+
+def _moto_time(when: datetime) -> datetime:
+    """`when` as moto keeps dates: naive UTC."""
+    return when.astimezone(UTC).replace(tzinfo=None)
