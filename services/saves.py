@@ -201,13 +201,18 @@ class SavesService:
     def configured(self) -> bool:
         return self.storage.configured
 
-    def _require(self) -> None:
+    @property
+    def unconfigured(self) -> str | None:
+        """Why the saves cannot be read, naming the setting; None when configured."""
         if not self.storage.endpoint:
-            raise NotConfigured("S3 is not configured (S3_ENDPOINT)", backend=self.backend)
+            return "S3 is not configured (S3_ENDPOINT)"
         if not self.storage.bucket:
-            raise NotConfigured(
-                "the server-saves bucket is not configured (OPSCONSOLE_SAVES_BUCKET)", backend=self.backend
-            )
+            return "the server-saves bucket is not configured (OPSCONSOLE_SAVES_BUCKET)"
+        return None
+
+    def _require(self) -> None:
+        if self.unconfigured:
+            raise NotConfigured(self.unconfigured, backend=self.backend)
 
     async def summary(self, prefix: str = "", *, depth: int = 1, now: datetime | None = None) -> SavesSummary:
         """Usage by prefix (`depth` levels below `prefix`), the newest objects, and those
