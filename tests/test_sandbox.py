@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -41,6 +42,14 @@ NEEDED = (
     "PTERO_APP_KEY",
     "KUBECONFIG",
     "OPSCONSOLE_BOT_URL",
+    "S3_ENDPOINT",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_BUCKET",
+    "S3_USE_SSL",
+    "OPSCONSOLE_SAVES_BUCKET",
+    "BACKUP_ENCRYPTION_KEY",
+    "OPSCONSOLE_RESTORE_DSN",
     "OPSCONSOLE_CONFIG",
     "PGHOST",
     "PGPORT",
@@ -245,7 +254,10 @@ def test_crash_loop_sandbox_exports_point_at_live_backends_and_sigterm_stops_the
             assert ready in ("/3", "0/3")
             pods = kubectl(env, home, "get", "pods", "-n", "production", "-l", "app=agis-bot", "--no-headers")
             assert pods.count("CrashLoopBackOff") == 3
-        secret_words = [env[k] for k in ("PGPASSWORD", "STRIPE_SECRET_KEY", "PTERO_APP_KEY")]
+        check_s3(env)
+        secret_words = [
+            env[k] for k in ("PGPASSWORD", "STRIPE_SECRET_KEY", "PTERO_APP_KEY", "BACKUP_ENCRYPTION_KEY")
+        ]
         ports = [int(env["PGPORT"])] + [
             urlsplit(env[k]).port
             for k in (
@@ -255,6 +267,7 @@ def test_crash_loop_sandbox_exports_point_at_live_backends_and_sigterm_stops_the
                 "OPSCONSOLE_BOT_URL",
                 "PROMETHEUS_URL",
                 "ALERTMANAGER_URL",
+                "S3_ENDPOINT",
             )
             if k in env
         ]
@@ -269,6 +282,50 @@ def test_crash_loop_sandbox_exports_point_at_live_backends_and_sigterm_stops_the
         assert refused(port), f"port {port} still answers"
     assert gone(postmaster)
     assert running_env(home) is None and not (home / "sandbox.env").exists()
+
+
+def check_s3(env: dict[str, str]) -> None:
+    """The exports point at an S3 server with the backups bucket and a saves bucket of a few
+    thousand saves, some past the 30-day retention; the backup key is 32 bytes in hex; the
+    restore login is one that may create databases."""
+    import boto3
+    from botocore.config import Config
+
+    assert (env["S3_BUCKET"], env["OPSCONSOLE_SAVES_BUCKET"], env["S3_USE_SSL"]) == (
+        "agis-backups",
+        "game-saves",
+        "false",
+    )
+    assert len(bytes.fromhex(env["BACKUP_ENCRYPTION_KEY"])) == 32
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT"],
+        aws_access_key_id=env["S3_ACCESS_KEY"],
+        aws_secret_access_key=env["S3_SECRET_KEY"],
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    s3.head_bucket(Bucket="agis-backups")
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    saves = old = 0
+    prefixes = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="game-saves"):
+        for item in page.get("Contents", []):
+            saves += 1
+            old += item["LastModified"] < cutoff
+            prefixes.add(item["Key"].split("/", 1)[0])
+    assert saves >= 3000 and 0 < old < saves and prefixes >= {"servers", "exports"}
+
+    async def may_create_databases() -> bool:
+        conn = await asyncpg.connect(env["OPSCONSOLE_RESTORE_DSN"], timeout=5)
+        try:
+            return await conn.fetchval(
+                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(may_create_databases())
 
 
 def _kube_server(kubeconfig: str) -> str:

@@ -16,12 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from console.sandbox.saves import BACKUPS_BUCKET, SAVES_BUCKET
+
 DEMO_DB = "opsconsole_demo"
 CONSOLE_LOGIN = "ops_console"  # the console's login role: a member of ops_runtime, owns nothing
 ENV_FILE = "sandbox.env"
 CONFIG_FILE = "sandbox-config.toml"
 UNSET = ("DB_READ_HOST", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET",
-         "BACKUP_ENCRYPTION_KEY", "OPSCONSOLE_ENV", "OPSCONSOLE_KUBE_CONTEXT", "PGSERVICE")  # fmt: skip
+         "BACKUP_ENCRYPTION_KEY", "OPSCONSOLE_SAVES_BUCKET", "OPSCONSOLE_RESTORE_DSN",
+         "OPSCONSOLE_BACKUP_RETENTION_DAYS", "OPSCONSOLE_ENV", "OPSCONSOLE_KUBE_CONTEXT",
+         "PGSERVICE")  # fmt: skip
 SECRETS_NOTE = (
     "# opsconsole sandbox: these lines hold the sandbox's own throwaway credentials "
     "(passwords and keys); keep them to this shell"
@@ -46,14 +50,14 @@ def sandbox_home() -> Path:
     return Path(user_data_dir("opsconsole"))
 
 
-def _password(home: Path, name: str = "demo-password") -> str:
-    """A sandbox password (the cluster owner's, or the console login's), made once and kept
-    beside the cluster (mode 0600)."""
+def _password(home: Path, name: str = "demo-password", make: Callable[[], str] | None = None) -> str:
+    """A sandbox password (the cluster owner's, the console login's) or key (`make` makes
+    it: the backups' encryption key), made once and kept beside the cluster (mode 0600)."""
     path = home / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     home.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(18)
+    password = make() if make else secrets.token_urlsafe(18)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(password)
@@ -165,6 +169,9 @@ class Sandbox:
         self.cluster = None
         self.functions = self.payments = self.panel = self.kube = self.bot = None
         self.monitoring: tuple = ()
+        self.s3 = None  # console.sandbox.s3.S3Server (moto, in this process), once started
+        self.backups_bucket = BACKUPS_BUCKET
+        self.saves_bucket = SAVES_BUCKET
         self.kubeconfig: Path | None = None
         self.owner_dsn = ""  # the cluster owner on the demo database: migrations and the fakes
         self.console_dsn = ""  # the console's runtime login on the demo database
@@ -196,6 +203,7 @@ class Sandbox:
             mask_logs(self.owner_dsn, self.console_dsn)  # a failing fake's log line never shows them
             say(f"the console connects as {CONSOLE_LOGIN} (in ops_runtime: it only appends to the audit log)")
             self._start_fakes()
+            self._start_s3()
             if self.with_monitoring:
                 self.monitoring = start_monitoring(self.home, self.bot)
                 for server in self.monitoring:
@@ -227,6 +235,21 @@ class Sandbox:
         self.kubeconfig = self.kube.kubeconfig(self.home / "demo-kubeconfig")
         say(f"loopback fakes: functions {self.functions.url}, Stripe {self.payments.url}, "
             f"panel {self.panel.url}, Kubernetes {self.kube.url}, bot {self.bot.url}")  # fmt: skip
+
+    def _start_s3(self) -> None:
+        """moto's S3 server in this process (S3Server.store, for seeding and dating objects,
+        needs it here), the backups bucket, and the saves bucket with a few thousand saves."""
+        from console.sandbox.s3 import S3Server
+        from console.sandbox.saves import seed_saves
+
+        self.s3 = S3Server()
+        self.s3.start()
+        self._stack.callback(self.s3.stop)
+        self.s3.create_bucket(self.backups_bucket)
+        started = time.perf_counter()
+        seeded = seed_saves(self.s3, self.saves_bucket)
+        took = f"{seeded:,} saves seeded in {time.perf_counter() - started:.1f} s" if seeded else "kept"
+        say(f"S3 (moto) {self.s3.url}: buckets {self.backups_bucket}, {self.saves_bucket} ({took})")
 
     def _stop_postgres(self) -> None:
         with contextlib.suppress(Exception):
@@ -264,7 +287,9 @@ class Sandbox:
 
     def settings_values(self) -> dict[str, str]:
         """The settings (environment variable names) the console needs to use the sandbox."""
-        assert self.functions and self.payments and self.panel and self.bot, "start the sandbox first"
+        assert self.functions and self.payments and self.panel and self.bot and self.s3, (
+            "start the sandbox first"
+        )
         values = {
             "DATABASE_URL": self.console_dsn,
             "PROVISIONER_URL": self.functions.url,
@@ -275,6 +300,13 @@ class Sandbox:
             "PTERO_APP_KEY": self.panel.app_key,
             "KUBECONFIG": str(self.kubeconfig),
             "OPSCONSOLE_BOT_URL": self.bot.url,
+            **self.s3.env(self.backups_bucket),
+            "OPSCONSOLE_SAVES_BUCKET": self.saves_bucket,
+            "BACKUP_ENCRYPTION_KEY": _password(
+                self.home, "demo-backup-key", make=lambda: secrets.token_hex(32)
+            ),
+            # Restore drills create and drop scratch databases: the owner may, the console's login not.
+            "OPSCONSOLE_RESTORE_DSN": self.owner_dsn,
         }
         if self.monitoring:
             values["PROMETHEUS_URL"] = self.monitoring[0].url
