@@ -335,7 +335,9 @@ async def _restore_preview(env: ActionEnv, target: str, params: Mapping[str, Any
     tool = (
         "psql --set=ON_ERROR_STOP=1 --single-transaction"
         if entry.legacy
-        else "pg_restore --jobs=4 --no-owner --no-acl --exit-on-error --clean --if-exists"
+        else "pg_restore --jobs=4 --exit-on-error"
+        + ("" if params.get("replace_live") else " --no-owner --no-acl")
+        + " --clean --if-exists"
     )
     calls = (
         f"S3 GetObject s3://{backups.storage.bucket}/{entry.key} into a private temporary file, checked "
@@ -345,7 +347,12 @@ async def _restore_preview(env: ActionEnv, target: str, params: Mapping[str, Any
     )
     warnings = ["objects in that database that the backup also holds are dropped and replaced"]
     if params.get("replace_live"):
-        warnings.insert(0, "THIS IS THE LIVE DATABASE: scale the bot to 0 first (the runbook's step 1)")
+        warnings[:0] = [
+            "THIS IS THE LIVE DATABASE: scale the bot to 0 first (the runbook's step 1)",
+            "the audit log is part of the database: its rows after this backup's audit head "
+            f"({(entry.manifest or {}).get('audit_head') or 'none'}) are replaced by the backup's; "
+            "`opsconsole audit verify` will report the cut",
+        ]
     return Preview(
         f"Restore backup {target} ({entry.finished_at:%Y-%m-%d %H:%M} UTC) into {describe_dsn(into)}.",
         calls,
@@ -373,7 +380,10 @@ async def _restore_run(env: ActionEnv, target: str, params, conn, progress: Prog
     backups = env.services.backups
     entry = await backups.get(target)
     started = time.perf_counter()
-    checked, evidence = await backups.restore(entry, params["into"], say=progress)
+    # Over the live database, owners and grants come back too (the console's role keeps
+    # its access to the audit log); anywhere else the restoring login owns what it restores.
+    live = bool(params.get("replace_live"))
+    checked, evidence = await backups.restore(entry, params["into"], keep_acl=live, say=progress)
     where = describe_dsn(params["into"])
     if not checked.ok:
         raise ActionFailed(

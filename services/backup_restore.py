@@ -144,9 +144,13 @@ async def run_tool(name: str, args: list[str], dsn: str, *, stdin_path: Path | N
     return time.perf_counter() - started
 
 
-async def restore_file(path: Path, dsn: str, *, legacy: bool, jobs: int = 4, clean: bool = False) -> float:
+async def restore_file(
+    path: Path, dsn: str, *, legacy: bool, jobs: int = 4, clean: bool = False, keep_acl: bool = False
+) -> float:
     """Restore a checked archive at `path` into `dsn`: pg_restore -j for ours, psql for a
-    legacy plain SQL dump. Stops at the first error. Returns the seconds it took."""
+    legacy plain SQL dump. Stops at the first error. `keep_acl` restores owners and grants
+    (the live database: the console's own role must keep its access); otherwise the
+    restoring login owns everything. Returns the seconds it took."""
     if legacy:
         args = [
             "--no-psqlrc",
@@ -156,7 +160,9 @@ async def restore_file(path: Path, dsn: str, *, legacy: bool, jobs: int = 4, cle
             "--output=/dev/null",
         ]
         return await run_tool("psql", args, dsn, stdin_path=path)
-    args = [f"--jobs={max(jobs, 1)}", "--no-owner", "--no-acl", "--exit-on-error"]
+    args = [f"--jobs={max(jobs, 1)}", "--exit-on-error"]
+    if not keep_acl:
+        args += ["--no-owner", "--no-acl"]
     if clean:
         args += ["--clean", "--if-exists"]
     return await run_tool("pg_restore", [*args, str(path)], dsn)

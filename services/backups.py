@@ -464,7 +464,14 @@ class BackupsService:
         return (other["cluster"], other["oid"]) == (live["cluster"], live["oid"])
 
     async def restore(
-        self, entry: BackupEntry, into: str, *, jobs: int = 4, clean: bool = True, say: Say | None = None
+        self,
+        entry: BackupEntry,
+        into: str,
+        *,
+        jobs: int = 4,
+        clean: bool = True,
+        keep_acl: bool = False,
+        say: Say | None = None,
     ) -> tuple[Checked, Evidence | None]:
         """Restore `entry` into the database at `into` (the caller decided it may), then
         gather the same evidence as a drill. Nothing is restored unless the whole object
@@ -476,7 +483,8 @@ class BackupsService:
             if not checked.ok:
                 return checked, None
             say("restoring")
-            await restore_file(tmp / "archive", into, legacy=entry.legacy, jobs=jobs, clean=clean)
+            await restore_file(tmp / "archive", into, legacy=entry.legacy, jobs=jobs, clean=clean,
+                               keep_acl=keep_acl)  # fmt: skip
         say("checking row counts, indexes and the smoke query")
         expected = (entry.manifest or {}).get("tables", {})
         return checked, await gather_evidence(into, expected, describe_dsn(into))

@@ -149,3 +149,68 @@ def test_prune_dry_run_lists_and_keeps_everything(world, s3_server):
 def test_schedule_prints_a_cron_line_and_a_cronjob():
     out = run(["backup", "schedule"], {}).output
     assert "opsconsole backup run --yes --json" in out and "kind: CronJob" in out
+
+
+@pytest.fixture
+def kube(tmp_path):
+    from console.sandbox.fake_kube import FakeKube, populate
+
+    with FakeKube() as fake:
+        populate(fake)
+        yield fake, str(fake.kubeconfig(tmp_path / "kubeconfig"))
+
+
+def test_replace_live_walks_the_corruption_runbook_step_by_step(world, seeded_db, kube):
+    from typer.testing import CliRunner
+
+    from console.cli import cli
+
+    env, config, _bucket = world
+    _fake, kubeconfig = kube
+    env = {**env, "KUBECONFIG": kubeconfig}
+    made = json.loads(run(["backup", "run", "--yes", "--json", "--config", config], env).output)
+    backup_id = made["detail"]["id"]
+    live = seeded_db.rpartition("/")[2]
+    # Something happens after the backup: the restore takes the database back to it.
+    asyncio.run(_execute(seeded_db, "DELETE FROM credit_transactions"))
+
+    def walk(answers: str):
+        return CliRunner().invoke(cli, ["backup", "restore", backup_id, "--replace-live", "--config", config],
+                                  env={"XDG_CONFIG_HOME": "/nonexistent", **env}, input=answers)  # fmt: skip
+
+    stopped = walk("agis-bot\nnot-the-name\n")
+    assert stopped.exit_code == 1 and "stopped before step 2" in stopped.output, stopped.output
+    assert value(seeded_db, "SELECT count(*) FROM credit_transactions") == 0
+
+    # Walked again: the bot is already at 0 (step 1 skipped), so it asks for step 2 first.
+    done = walk(f"{live}\n")
+    assert done.exit_code == 0, done.output
+    out = done.output
+    assert out.index("scale deployment agis-bot to 0") < out.index("restore backup") < out.index("back to")
+    assert "already at 0: skipped" in out and "step 3: verified" in out
+    assert value(seeded_db, "SELECT count(*) FROM credit_transactions") > 0
+    steps = asyncio.run(_fetch(seeded_db, "SELECT action, target, outcome FROM ops.audit_log "
+                                          "WHERE phase = 'outcome' ORDER BY id"))  # fmt: skip
+    # The audit log is in the database restored: the first walk's step 1 (after the backup)
+    # went back with it, and the record continues from the backup's head; the anchors kept
+    # outside the database say so.
+    walked = [(r["action"], r["outcome"]) for r in steps if r["action"] != "backup_run"]
+    assert walked == [("restore_backup", "ok"), ("scale_deployment", "ok")]
+    verify = run(["audit", "verify", "--config", config], env)
+    assert verify.exit_code != 0, verify.output
+
+
+async def _execute(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _fetch(dsn: str, sql: str):
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()

@@ -141,6 +141,10 @@ def backup_restore(
         typer.Option("--replace-live", help="Restore over the live database: walks the corruption runbook."),
     ] = False,
     bot: Annotated[str, typer.Option("--bot", help="The bot's deployment, scaled to 0 first.")] = "agis-bot",
+    bot_replicas: Annotated[
+        int | None,
+        typer.Option("--bot-replicas", min=1, help="Replicas to scale the bot back to (default: as now)."),
+    ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", help="The bot's namespace.")] = None,
     config: ConfigOption = None,
     confirm: ConfirmOption = None,
@@ -150,18 +154,25 @@ def backup_restore(
     """Restore a backup into a database that is not the live one (--confirm DATABASE_NAME)."""
     settings = settings_or_exit(ctx, config)
     if replace_live:
-        into = into or settings.plain("postgres_dsn")
+        into = into or settings.plain("restore_dsn")
     if not into:
         raise fail(["give --into DSN: the database to restore into"], 2)
     if not replace_live:
         run_action(ctx, _action("restore_backup"), backup_id, {"into": into}, config=config, dry_run=dry_run,
                    confirm=confirm, as_json=as_json)  # fmt: skip
         return
-    _replace_live(ctx, config, backup_id, into, bot, namespace, dry_run)
+    _replace_live(ctx, config, backup_id, into, bot, namespace, bot_replicas, dry_run)
 
 
 def _replace_live(
-    ctx, config, backup_id: str, into: str, bot: str, namespace: str | None, dry_run: bool
+    ctx,
+    config,
+    backup_id: str,
+    into: str,
+    bot: str,
+    namespace: str | None,
+    bot_replicas: int | None,
+    dry_run: bool,
 ) -> None:
     """The AGIS manual's database-corruption runbook, one confirmed and audited step at a time."""
     from services.dsn import describe_dsn
@@ -173,34 +184,33 @@ def _replace_live(
         found = await services.kube.read_deployment(ns, bot, None)
         if found is None:
             raise fail([f"there is no deployment {bot} in namespace {ns}: give --bot / --namespace"], 2)
-        return max(int(found.desired), 1)
+        return int(found.desired)
 
-    before = with_services(settings, replicas)
+    now = with_services(settings, replicas)
+    after = bot_replicas or now or 1
     database = describe_dsn(into).rpartition("/")[2]
-    steps = [
-        f"1. scale deployment {bot} to 0 (the bot stops writing)",
+    echo("Database corruption runbook (AGIS manual), each step confirmed and audited:")
+    for line in (
+        f"1. scale deployment {bot} to 0 (the bot stops writing)"
+        + (" -- already at 0: skipped" if now == 0 else ""),
         f"2. restore backup {backup_id} over the live database {database}",
         "3. verify: row counts of every table against the manifest, amcheck, SELECT COUNT(*) FROM users",
-        f"4. scale deployment {bot} back to {before}",
-    ]
-    echo("Database corruption runbook (AGIS manual), each step confirmed and audited:")
-    for step in steps:
-        echo("  " + step)
-    where = {"replicas": "0", **({"namespace": namespace} if namespace else {})}
-    for number, (name, target, raw, word) in enumerate(
-        (
-            ("scale_deployment", bot, where, bot),
-            ("restore_backup", backup_id, {"into": into, "replace_live": "yes"}, database),
-            ("scale_deployment", bot, {**where, "replicas": str(before)}, None),
-        ),
-        start=1,
+        f"4. scale deployment {bot} back to {after}",
     ):
-        echo(f"\n— step {number if number < 3 else 4}")
+        echo("  " + line)
+    where = {**({"namespace": namespace} if namespace else {})}
+    steps = [
+        (1, "scale_deployment", bot, {**where, "replicas": "0"}, bot),
+        (2, "restore_backup", backup_id, {"into": into, "replace_live": "yes"}, database),
+        (4, "scale_deployment", bot, {**where, "replicas": str(after)}, None),
+    ]
+    for number, name, target, raw, word in steps[1:] if now == 0 else steps:
+        echo(f"\n— step {number}")
         typed = None
         if word and not dry_run:
             typed = typer.prompt(f"type {word} to confirm this step (anything else stops here)", default="")
             if typed.strip() != word:
-                raise fail([f"stopped before step {number if number < 3 else 4}: not confirmed"], 1)
+                raise fail([f"stopped before step {number}: not confirmed"], 1)
         try:
             run_action(
                 ctx, _action(name), target, raw, config=config, yes=True, dry_run=dry_run, confirm=typed
