@@ -177,7 +177,7 @@ class SavesPane(Widget, can_focus=False):
         other = summary.other_prefixes
         if other is not None:
             rows[OTHER] = prefix_row(other, summary.bytes, width)
-        self.query_one("#saves-prefixes", LiveTable).sync(rows)
+        _show_in_order(self.query_one("#saves-prefixes", LiveTable), rows)
         if self.listing is None:
             self._show_recent()
         self._show_age()
@@ -198,7 +198,9 @@ class SavesPane(Widget, can_focus=False):
         now = datetime.now(UTC)
         width = self._width(OBJECT_OVERHEAD)
         table = self.query_one("#saves-objects", LiveTable)
-        table.sync({o.key: object_row(o, self.summary.cutoff, now, width) for o in self.summary.recent})
+        _show_in_order(
+            table, {o.key: object_row(o, self.summary.cutoff, now, width) for o in self.summary.recent}
+        )
         self.query_one(
             "#saves-objects-panel", Panel
         ).border_title = "20 most recent (mc ls --recursive | tail)"
@@ -260,6 +262,7 @@ class SavesPane(Widget, can_focus=False):
         table = self.query_one("#saves-objects", LiveTable)
         table.clear()
         table.sync({o.key: object_row(o, cutoff, now, width) for o in page.objects})
+        table.scroll_home(animate=False)
         first = (len(self._starts) - 1) * PAGE + 1
         span = f"{first:,} to {first + len(page.objects) - 1:,}" if page.objects else "none"
         more = "] next · " if page.next_after else ""
@@ -268,3 +271,17 @@ class SavesPane(Widget, can_focus=False):
         panel = self.query_one("#saves-objects-panel", Panel)
         panel.border_title = Text(f"{where} objects {span} · {more}{back}Esc: newest")
         self.refresh_bindings()
+
+
+def _show_in_order(table: LiveTable, rows: dict[str, tuple]) -> None:
+    """Show `rows` in their order (LiveTable.sync keeps rows where they are and adds new
+    ones at the end: a new save would go last, a prefix that grew would not move up); the
+    cursor stays on its row."""
+    if list(table.shown) == list(rows):
+        table.sync(rows)
+        return
+    selected = table.selected_key
+    table.clear()
+    table.sync(rows)
+    if selected in rows:
+        table.move_cursor(row=table.get_row_index(selected))

@@ -134,6 +134,31 @@ async def test_a_prefix_is_listed_a_page_at_a_time(s3_server, bucket):
         assert pane.listing is None and objects.row_count == 20
 
 
+async def test_a_refresh_puts_a_new_save_first_and_a_grown_prefix_higher(s3_server):
+    bucket = s3_server.create_bucket(f"saves-{uuid.uuid4().hex[:10]}")
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    s3_server.store(
+        bucket, [(f"a/{n}.enc", b"a" * 100, hour_ago) for n in range(3)] + [("b/0.enc", b"b", hour_ago)]
+    )
+    app = Host(service_for(s3_server, bucket))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SavesPane)
+        await wait_until(pilot, lambda: pane.summary is not None)
+        prefixes, recent = (
+            app.query_one("#saves-prefixes", LiveTable),
+            app.query_one("#saves-objects", LiveTable),
+        )
+        assert cells(prefixes, 0) == ["a/", "b/"]
+        prefixes.focus()
+        await pilot.press("down")  # the operator's cursor on b/
+        s3_server.store(bucket, [("b/new.enc", b"n" * 1000, None)])
+        await pilot.press("r")
+        await wait_until(pilot, lambda: pane.summary.objects == 5)
+        await pilot.pause()
+        assert cells(prefixes, 0) == ["b/", "a/"] and prefixes.selected_key == "False:b/"
+        assert next(iter(recent.shown)) == "b/new.enc"
+
+
 async def test_not_configured_says_which_setting(s3_server):
     for saves, said in ((service_for(s3_server, None), "OPSCONSOLE_SAVES_BUCKET"), (None, "not configured")):
         app = Host(saves)
