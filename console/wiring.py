@@ -34,7 +34,7 @@ def build_services(settings: Resolved) -> Services:
         settings.s3_bucket,
         use_ssl=settings.s3_use_ssl,
     )
-    return Services(
+    services = Services(
         postgres=postgres,
         kube=KubeService(settings.kubeconfig, settings.kube_context),
         metrics=MetricsService(settings.prometheus_url, settings.alertmanager_url),
@@ -59,3 +59,5 @@ def build_services(settings: Resolved) -> Services:
             retention_days=settings.backup_retention_days,
         ),
     )
+    services.alerts.backup_status = services.backups.status
+    return services

@@ -18,6 +18,7 @@ from screens.base import AreaScreen, DataShown
 from screens.shown import plain
 from screens.widgets import Panel, ShellHeader, Tile, short_age
 from services.alerts import AlertsSnapshot
+from services.backups import BackupsStatus
 from services.errors import ServiceError
 from services.incidents import Incident, response_clock, update_clock
 from services.nodes import Capacity
@@ -54,10 +55,16 @@ HOT_NODE_PCT = 80.0
 
 
 def fire_lines(
-    alerts: AlertsSnapshot | None, incidents: list[Incident] | None, capacity: Capacity | None, now: datetime
+    alerts: AlertsSnapshot | None,
+    incidents: list[Incident] | None,
+    capacity: Capacity | None,
+    now: datetime,
+    backups: BackupsStatus | None = None,
+    backups_problem: str | None = None,
 ) -> Text:
     """ "Is anything on fire?": firing alerts by severity, open incidents with their clocks,
-    nodes above 80 %. A source not read yet says so; a clear one says "none"."""
+    nodes above 80 %, the last good backup against the 24 h RPO and the monthly drill. A
+    source not read yet says so; a clear one says "none"."""
     text = Text()
 
     def heading(title: str, detail: str = "", style: str = "bold") -> None:
@@ -116,6 +123,16 @@ def fire_lines(
         text.append("  ")
         text.append_text(plain(node.name, limit=18))
         text.append(f"  {node.usage_pct:.0f} %  {node.available_ram_gb} GB free\n", style="yellow")
+
+    if backups is None:
+        heading("BACKUPS", backups_problem or "reading…", "bold")
+        return text
+    heading("BACKUPS", "within the 24 h RPO" if backups.rpo_ok else "RPO BREACHED",
+            "bold" if backups.rpo_ok else "bold red")  # fmt: skip
+    text.append_text(plain(f"  {backups.rpo_line}", "" if backups.rpo_ok else "red", limit=120))
+    text.append("\n")
+    text.append_text(plain(f"  {backups.drill_line}", "yellow" if backups.drill_due else "", limit=120))
+    text.append("\n")
     return text
 
 
@@ -191,6 +208,8 @@ class OverviewScreen(AreaScreen):
         self.alerts: AlertsSnapshot | None = None
         self.incidents: list[Incident] | None = None
         self.capacity: Capacity | None = None
+        self.backups: BackupsStatus | None = None
+        self.backups_problem: str | None = None
         services = self.shell.services
         self._poller = self.poll(
             "figures",
@@ -212,6 +231,15 @@ class OverviewScreen(AreaScreen):
                 "capacity", services.nodes.capacity, partial(self._fire, "capacity"), on_error=self._failed
             ),
         }
+        # Listing the bucket: once a minute is plenty for a 24 h objective. Its own section
+        # says when it cannot be read (or is not configured); the panel's age is the others'.
+        self._backups_poller = self.poll(
+            "backups",
+            services.backups.status,
+            self._backups_read,
+            interval=60.0,
+            on_error=self._backups_failed,
+        )
         self.set_interval(1.0, self._tick)
 
     def on_resize(self, event) -> None:
@@ -219,6 +247,19 @@ class OverviewScreen(AreaScreen):
 
     def _failed(self, _error: ServiceError) -> None:
         self._show_age()
+
+    def _backups_read(self, status: BackupsStatus) -> None:
+        self.backups, self.backups_problem = status, None
+        self._show_fire()
+
+    def _backups_failed(self, error: ServiceError) -> None:
+        from services.errors import NotConfigured
+
+        self.backups = None
+        self.backups_problem = (
+            "not configured" if isinstance(error, NotConfigured) else f"cannot list: {error}"
+        )
+        self._show_fire()
 
     def _fire(self, source: str, value) -> None:
         setattr(self, source, value)
@@ -239,7 +280,9 @@ class OverviewScreen(AreaScreen):
 
     def _show_fire(self) -> None:
         now = datetime.now(UTC)
-        self.query_one("#fire", Static).update(fire_lines(self.alerts, self.incidents, self.capacity, now))
+        self.query_one("#fire", Static).update(
+            fire_lines(self.alerts, self.incidents, self.capacity, now, self.backups, self.backups_problem)
+        )
         if self.alerts is not None:
             firing = self.alerts.firing()
             critical = sum(1 for a in firing if a.severity == "critical")

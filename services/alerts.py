@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +27,9 @@ CHARTS = {
     "active servers": "sum(agis_bot_servers_total)",
 }
 MIN_ERRORS = 2  # "multiple orders in error status"
+
+BACKUP_CHECK_EVERY = 60.0  # seconds between listings of the backup bucket
+BACKUP_RPO = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ class AlertsService:
         self.alertmanager_url = alertmanager_url
         self.postgres = postgres
         self.timeout = timeout
+        # The backups' status (BackupsService.status), set by the wiring: the RPO and the
+        # monthly drill are alerts too. Listing the bucket is read at most once a minute.
+        self.backup_status: Callable[[], Awaitable[Any]] | None = None
+        self._backup_read: tuple[float, Any] | None = None
 
     # -- Prometheus ---------------------------------------------------------------------
 
@@ -256,7 +265,7 @@ class AlertsService:
         """Prometheus, Alertmanager and the runbooks' conditions, each failing alone;
         raises ServiceError only when every configured source failed."""
         sources = {"prometheus": self.prometheus_alerts, "alertmanager": self.alertmanager_alerts,
-                   "console": self.business_alerts}  # fmt: skip
+                   "console": self.business_alerts, "backups": self.backup_alerts}  # fmt: skip
         found: dict[str, list[Alert]] = {}
         failed: list[str] = []
         errors: list[ServiceError] = []
@@ -270,8 +279,36 @@ class AlertsService:
                 errors.append(exc)
         if errors and not found:
             raise errors[0]
-        merged = merge(found.get("prometheus", []), found.get("alertmanager", []), found.get("console", []))
+        console = found.get("console", []) + found.get("backups", [])
+        merged = merge(found.get("prometheus", []), found.get("alertmanager", []), console)
         return AlertsSnapshot(tuple(merged), tuple(failed), len(found) + len(failed))
+
+    async def backup_alerts(self) -> list[Alert]:
+        """The AGIS manual's backup targets as alerts: no good backup in 24 h (critical), the
+        newest backup damaged, the monthly restore drill overdue. Raises NotConfigured
+        without a bucket, ServiceError when it cannot be listed."""
+        if self.backup_status is None:
+            raise NotConfigured("backups are not wired")
+        if self._backup_read and time.monotonic() - self._backup_read[0] < BACKUP_CHECK_EVERY:
+            status = self._backup_read[1]
+        else:
+            status = await self.backup_status()
+            self._backup_read = (time.monotonic(), status)
+        found = []
+        if not status.rpo_ok:
+            since = status.last_good.finished_at + BACKUP_RPO if status.last_good else None
+            found.append(Alert("BackupTooOld", "firing", "critical", {"alertname": "BackupTooOld"}, since,
+                               "console", status.rpo_line))  # fmt: skip
+        newest = status.entries[0] if status.entries else None
+        if newest is not None and newest.state() == "DAMAGED":
+            found.append(Alert("BackupDamaged", "firing", "warning",
+                               {"alertname": "BackupDamaged", "backup": newest.id}, newest.verified_at,
+                               "console", f"the newest backup {newest.id} failed its check"))  # fmt: skip
+        if status.drill_due:
+            labels = {"alertname": "RestoreDrillOverdue"}
+            found.append(Alert("RestoreDrillOverdue", "firing", "warning", labels, None, "console",
+                               status.drill_line))  # fmt: skip
+        return found
 
     async def business_alerts(self) -> list[Alert]:
         """The GIVRWRLD runbooks' alert conditions, evaluated in SQL now; raises ServiceError."""

@@ -277,3 +277,21 @@ async def test_s3_dying_mid_upload_leaves_no_catalogued_backup_and_no_parts(seed
     finally:
         proxy.close()
         await postgres.close()
+
+
+async def test_the_rpo_and_the_drill_are_alerts_until_a_backup_is_made_and_drilled(backups, seeded_db):
+    from services.alerts import AlertsService
+
+    alerts = AlertsService(None, None, backups.postgres)
+    alerts.backup_status = backups.status
+
+    def backup_alerts(snapshot) -> dict[str, str]:
+        return {a.name: a.severity for a in snapshot.firing() if a.name in
+                ("BackupTooOld", "BackupDamaged", "RestoreDrillOverdue")}  # fmt: skip
+
+    before = await alerts.snapshot()
+    assert backup_alerts(before) == {"BackupTooOld": "critical", "RestoreDrillOverdue": "warning"}
+    made = await backups.run("alice")
+    await backups.drill(await backups.get(made.id))
+    alerts._backup_read = None  # the next poll after a minute
+    assert backup_alerts(await alerts.snapshot()) == {}

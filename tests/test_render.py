@@ -51,7 +51,7 @@ def test_the_fire_panel_answers_is_anything_on_fire():
     assert "MISSED by 1:00:00" in text and "status update overdue by 15:00" in text
     assert "NODES ≥ 80 %  1 of 2 open" in text and "fsn1-node-02" in text and "hel1-node-01" not in text
     unread = fire_lines(None, None, None, NOW).plain
-    assert unread.count("reading…") == 3
+    assert unread.count("reading…") == 4  # alerts, incidents, nodes, backups
 
 
 def test_status_bar_scales_to_the_biggest_status():
@@ -82,3 +82,18 @@ def test_backend_row_shows_version_when_ok_and_reason_when_down():
     assert (str(ok[2]), ok[3], ok[4]) == ("PostgreSQL 15.18", "2 ms", "3 s")
     down = backend_row(BackendStatus("postgres", "pg", "down", None, "", "refused the connection"))
     assert str(down[1]) == "✕ down" and str(down[5]) == "refused the connection" and str(down[2]) == ""
+
+
+def test_the_fire_panel_says_whether_the_last_good_backup_is_within_the_rpo():
+    from datetime import timedelta
+
+    from services.backups import BackupEntry, BackupsStatus
+
+    good = BackupEntry(id="20261130T030000Z-aaaaaa", kind="opsconsole", key="k", stored_bytes=1,
+                       finished_at=NOW - timedelta(hours=30))  # fmt: skip
+    old = fire_lines(None, [], None, NOW, BackupsStatus((good,), NOW, good, None)).plain
+    assert "RPO BREACHED" in old and "30 h 00 min ago" in old and "restore drill: never done" in old
+    fresh = BackupEntry(id="x", kind="legacy", key="k2", stored_bytes=1, finished_at=NOW - timedelta(hours=2))
+    ok = fire_lines(None, [], None, NOW, BackupsStatus((fresh, good), NOW, fresh, None)).plain
+    assert "within the 24 h RPO" in ok and "BREACHED" not in ok
+    assert "BACKUPS  not configured" in fire_lines(None, [], None, NOW, None, "not configured").plain
