@@ -328,14 +328,15 @@ class BackupsService:
     # -- making one ---------------------------------------------------------------------
 
     async def run(self, operator: str, on_progress: Callable[[DumpProgress], None] | None = None,
-                  *, level: int | None = None) -> RunResult:  # fmt: skip
+                  *, level: int | None = None, at: datetime | None = None) -> RunResult:  # fmt: skip
         """Back up the live database: dump, upload, manifest, catalogue. Nothing is
         catalogued unless all of it succeeded; a failure after the upload deletes the
         object again. Raises ServiceError (NotConfigured without a key: never plaintext)."""
         key = self.key()
         if not self._dsn:
             raise NotConfigured("the database is not configured (DATABASE_URL)", backend=self.backend)
-        started = datetime.now(UTC)
+        # `at` dates a backup made now as if it had started then (the sandbox's nightly history).
+        started = at or datetime.now(UTC)
         backup_id = new_backup_id(started)
         where = object_key(self.database, backup_id)
         dumped = await dump_to_storage(
@@ -343,7 +344,7 @@ class BackupsService:
             chunk_size=self.chunk_size, level=level, on_progress=on_progress,
             metadata={"opsconsole-backup": FORMAT, "backup-id": backup_id},
         )  # fmt: skip
-        finished = datetime.now(UTC)
+        finished = started + timedelta(seconds=dumped.seconds)
         manifest = {
             "format": FORMAT, "id": backup_id, "database": self.database, "object_key": where,
             "started_at": started.isoformat(), "finished_at": finished.isoformat(), "operator": operator,

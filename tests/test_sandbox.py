@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -326,6 +327,18 @@ def check_s3(env: dict[str, str]) -> None:
             await conn.close()
 
     assert asyncio.run(may_create_databases())
+
+    # A week of nightly backups made by the real pipeline, one drilled, one damaged, one legacy.
+    argv = [sys.executable, "-m", "console", "backup", "list", "--json"]
+    listed = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    backups = json.loads(listed.stdout)
+    states = [b["state"] for b in backups["backups"]]
+    kinds = [b["kind"] for b in backups["backups"]]
+    assert kinds.count("opsconsole") >= 7 and kinds[-1] == "legacy"
+    assert (
+        "DAMAGED" in states and "drilled" in states and backups["rpo"]["ok"] and not backups["drill"]["due"]
+    )
 
 
 def _kube_server(kubeconfig: str) -> str:

@@ -250,6 +250,18 @@ class Sandbox:
         seeded = seed_saves(self.s3, self.saves_bucket)
         took = f"{seeded:,} saves seeded in {time.perf_counter() - started:.1f} s" if seeded else "kept"
         say(f"S3 (moto) {self.s3.url}: buckets {self.backups_bucket}, {self.saves_bucket} ({took})")
+        self._seed_backups()
+
+    def _seed_backups(self) -> None:
+        """A week of nightly backups made from the demo database by the real pipeline."""
+        from console.sandbox.backups_seed import seed_backups
+
+        assert self.s3 is not None
+        started = time.perf_counter()
+        key = _password(self.home, "demo-backup-key", make=lambda: secrets.token_hex(32))
+        env = {**self.s3.env(self.backups_bucket)}
+        made = asyncio.run(seed_backups(self.owner_dsn, self.console_dsn, env, key))
+        say(f"backups: {made} ({time.perf_counter() - started:.1f} s)")
 
     def _stop_postgres(self) -> None:
         with contextlib.suppress(Exception):
