@@ -42,6 +42,10 @@ AREAS: tuple[Area, ...] = (
         "firing alerts, silences, the last hour's metrics; incidents with SLA clocks and timelines",
     ),
     Area(
+        "backups", "Backups", "5", "screens.backups:BackupsScreen",
+        "database backups in S3, the RPO, restore drills and their evidence; the server saves bucket",
+    ),
+    Area(
         "audit", "Audit", "8", "screens.audit:AuditScreen",
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),

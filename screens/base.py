@@ -172,6 +172,18 @@ class AreaScreen(Screen):
             self.key = key
             self.error = error
 
+    class ActionProgressed(Message):
+        """A running action's latest progress line (a services.backup_run.ProgressLine also
+        says how far along it is), posted from wherever the action reports it; a screen that
+        shows progress handles it, the others ignore it."""
+
+        bubble = False
+
+        def __init__(self, action: Action, line: str) -> None:
+            super().__init__()
+            self.action = action
+            self.line = line
+
     def on_area_screen_polled(self, message: Polled) -> None:
         message.stop()
         on_result, _ = self._poll_handlers[message.key]
@@ -330,7 +342,11 @@ class AreaScreen(Screen):
             return None
         self.tell(f"{action.title}: {short_id(plan.target)}…", timeout=2)
         try:
-            outcome = await book.run(plan, confirmed=answer.get("confirm"))
+            outcome = await book.run(
+                plan,
+                confirmed=answer.get("confirm"),
+                progress=lambda line: self.post_message(self.ActionProgressed(action, line)),
+            )
         except ServiceError as exc:
             self.tell(f"not run: the audit log cannot be written ({exc})", severity="error")
             return None

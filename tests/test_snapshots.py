@@ -103,3 +103,23 @@ def test_help(snap_compare, empty_db, size):
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(empty_db), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_backups_empty_bucket(snap_compare, empty_db, size):
+    """The backups area on an empty bucket: the RPO breached, the drill overdue, the list's
+    columns, the two tabs and the backup action keys."""
+    from console.sandbox.s3 import S3Server
+
+    async def run_before(pilot) -> None:
+        await settled(pilot)
+        await pilot.press("5")
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "status", None) is not None)
+        badges = lambda: str(pilot.app.screen.query_one("#shell-badges").render()).replace("s3●", "s3 ●")  # noqa: E731
+        await wait_until(pilot, lambda: "s3 ●" in badges())
+        await pilot.pause()
+
+    with S3Server() as server:
+        bucket = server.create_bucket("agis-backups-snapshot")
+        env = {**server.env(bucket), "S3_USE_SSL": "false", "BACKUP_ENCRYPTION_KEY": "00" * 32}
+        assert snap_compare(make_app(empty_db, **env), terminal_size=size, run_before=run_before)
