@@ -19,6 +19,7 @@ from services.panel import PanelService
 from services.payments import PaymentsService
 from services.postgres import PostgresConfig, PostgresService
 from services.provisioner import ProvisionerService
+from services.saves import saves_service
 from services.storage import StorageService
 
 
@@ -56,6 +57,14 @@ def build_services(settings: Resolved) -> Services:
             dsn=settings.plain("postgres_dsn"),
             encryption_key=settings.plain("backup_encryption_key"),
             restore_dsn=settings.plain("restore_dsn"),
+            retention_days=settings.backup_retention_days,
+        ),
+        saves=saves_service(
+            settings.s3_endpoint,
+            settings.plain("s3_access_key"),
+            settings.plain("s3_secret_key"),
+            settings.saves_bucket,
+            use_ssl=settings.s3_use_ssl,
             retention_days=settings.backup_retention_days,
         ),
     )

@@ -129,10 +129,18 @@ def fire_lines(
         return text
     heading("BACKUPS", "within the 24 h RPO" if backups.rpo_ok else "RPO BREACHED",
             "bold" if backups.rpo_ok else "bold red")  # fmt: skip
-    text.append_text(plain(f"  {backups.rpo_line}", "" if backups.rpo_ok else "red", limit=120))
-    text.append("\n")
-    text.append_text(plain(f"  {backups.drill_line}", "yellow" if backups.drill_due else "", limit=120))
-    text.append("\n")
+    good = backups.last_good
+    hours = (now - good.finished_at).total_seconds() / 3600 if good else 0
+    age = f"{hours:.0f}h" if 1 <= hours < 48 else short_age(good.finished_at, now) if good else ""
+    text.append(f"  last good {age} ago\n" if good else "  no good backup\n",
+                style="" if backups.rpo_ok else "red")  # fmt: skip
+    drill = backups.last_drill
+    if drill is None or drill.drilled_at is None:
+        text.append("  restore drill never done\n", style="yellow")
+    else:
+        state = "OVERDUE" if backups.drill_due else "ok"
+        text.append(f"  drill passed {short_age(drill.drilled_at, now)} ago: {state}\n",
+                    style="yellow" if backups.drill_due else "")  # fmt: skip
     return text
 
 

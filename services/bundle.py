@@ -22,6 +22,7 @@ from services.panel import PanelService
 from services.payments import PaymentsService
 from services.postgres import PostgresService
 from services.provisioner import ProvisionerService
+from services.saves import SavesService
 from services.storage import StorageService
 
 
@@ -43,6 +44,7 @@ class Services:
     audit: AuditService
     claims: ClaimsService
     backups: BackupsService
+    saves: SavesService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""
