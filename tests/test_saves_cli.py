@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from console.commands.saves import register
+from console.cli import cli
 from console.sandbox.s3 import S3Server
 
 ESCAPE_KEY = "servers/\x1b[2Jwiped\u202e.tar.gz.enc"
@@ -49,9 +49,6 @@ def app(s3_server: S3Server, bucket: str, monkeypatch, tmp_path) -> typer.Typer:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     for name in ("OPSCONSOLE_CONFIG", "OPSCONSOLE_BACKUP_RETENTION_DAYS", "DATABASE_URL", "DB_HOST"):
         monkeypatch.delenv(name, raising=False)
-    cli = typer.Typer()
-    cli.callback()(lambda: None)  # a group, as the real command line is
-    register(cli)
     return cli
 
 

@@ -12,24 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from console.commands.common import ConfigOption, JsonOption, echo, fail, settings_or_exit, with_services
-from console.resolved import Resolved
 
 if TYPE_CHECKING:
-    from services.saves import SaveObject, SavesPage, SavesService, SavesSummary
-
-
-def build_saves(settings: Resolved) -> SavesService:
-    """The SavesService the settings describe: OPSCONSOLE_SAVES_BUCKET on the S3_* endpoint."""
-    from services.saves import saves_service
-
-    return saves_service(
-        settings.s3_endpoint,
-        settings.plain("s3_access_key"),
-        settings.plain("s3_secret_key"),
-        settings.saves_bucket,
-        use_ssl=settings.s3_use_ssl,
-        retention_days=settings.backup_retention_days,
-    )
+    from services.saves import SaveObject, SavesPage, SavesSummary
 
 
 def saves(
@@ -55,15 +40,14 @@ def saves(
     if not list_ and after is not None:
         raise fail(["saves: --after goes with --list"], 2)
     settings = settings_or_exit(ctx, config)
-    service = build_saves(settings)
     if list_:
-        page = with_services(settings, lambda _services: service.page(prefix, after=after, limit=limit))
+        page = with_services(settings, lambda s: s.saves.page(prefix, after=after, limit=limit))
         if as_json:
             typer.echo(json.dumps(page.as_json(), indent=2))
         else:
             _print_page(page)
         return
-    summary = with_services(settings, lambda _services: service.summary(prefix, depth=depth))
+    summary = with_services(settings, lambda s: s.saves.summary(prefix, depth=depth))
     if as_json:
         typer.echo(json.dumps(summary.as_json(), indent=2))
     else:
