@@ -9,8 +9,9 @@ from rich.text import Text
 
 from screens.shown import fill
 from screens.widgets import short_age
-from services.saves import PrefixUsage, SaveObject, SavesSummary, human_size
+from services.saves import PrefixUsage, SaveObject, SavesSummary
 from services.text import ELLIPSIS, inert
+from services.text import human_bytes as human_size
 
 PREFIX_COLUMNS = ("prefix", "objects", "size", "share")
 OBJECT_COLUMNS = ("age", "size", "key")

@@ -21,6 +21,7 @@ from services.errors import BackendFailed, ServiceError
 from services.pgtools import pg_tool, tool_env, tool_error
 from services.postgres import explain_failure, named_queries
 from services.storage import StorageService, UploadResult
+from services.text import human_bytes
 
 READ_SIZE = 1024 * 1024
 QUEUE_FRAMES = 4  # frames of <= 4 MiB between the compressing thread and the upload
@@ -71,14 +72,6 @@ class ProgressLine(str):
         line.fraction = progress.fraction
         line.state = progress
         return line
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _clock(seconds: float | None) -> str:

@@ -20,15 +20,6 @@ LIST_PAGE = 1000  # S3's largest page
 MAX_PAGE = 1000
 
 
-def human_size(size: float) -> str:
-    """'512 B', '3.4 KiB', '1.2 GiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 

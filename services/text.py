@@ -187,3 +187,12 @@ def mask_logs(*urls: str | None) -> None:
         return record
 
     logging.setLogRecordFactory(masking_factory)
+
+
+def human_bytes(n: float) -> str:
+    """'512 B', '3.4 KiB', '1.2 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

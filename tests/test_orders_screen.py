@@ -141,7 +141,9 @@ async def test_panel_sync_shows_the_password_once_and_records_it_nowhere(seeded_
         await pilot.press("P")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
         await pilot.press("y")
-        await wait_until(pilot, lambda: isinstance(app.screen, SecretScreen), timeout=10)
+        # Pushed, then composed: under load the widget may come a frame later.
+        shown = lambda: isinstance(app.screen, SecretScreen) and bool(app.screen.query("#secret"))  # noqa: E731
+        await wait_until(pilot, shown, timeout=10)
         password = app.screen._secret
         assert len(password) >= 12 and password in text_of(app.screen.query_one("#secret"))
         await pilot.press("enter")

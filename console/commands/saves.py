@@ -59,13 +59,13 @@ def _when(when: datetime | None) -> str:
 
 
 def _object_line(item: SaveObject) -> str:
-    from services.saves import human_size
+    from services.text import human_bytes as human_size
 
     return f"{_when(item.modified)}  {human_size(item.size):>10}  {item.key}"
 
 
 def _print_summary(summary: SavesSummary) -> None:
-    from services.saves import human_size
+    from services.text import human_bytes as human_size
 
     where = f"s3://{summary.bucket}/{summary.prefix}"
     total = f"{summary.objects:,} objects, {human_size(summary.bytes)}"
