@@ -118,6 +118,11 @@ class EmbeddedPostgres:
             raise ClusterError(f"{Path(args[0]).name} failed: {' / '.join(detail[-3:]) or 'no output'}")
         return result
 
+    def has_library(self, name: str) -> bool:
+        """Whether the server binaries come with the loadable module `name` (contrib)."""
+        lib = Path(self._bin("postgres")).parent.parent / "lib"
+        return (lib / f"{name}.so").exists() or (lib / "postgresql" / f"{name}.so").exists()
+
     def _prepare_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
@@ -207,6 +212,8 @@ class EmbeddedPostgres:
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if self.has_library("pg_stat_statements"):  # the Database area's Slow queries tab
+            options.append("-c shared_preload_libraries=pg_stat_statements")
         log = self.data_dir / LOG_FILE
         result = self._run(
             self._bin("pg_ctl"),
