@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -172,7 +173,8 @@ class StorageService:
     ) -> UploadResult:
         """Store the bytes `chunks` yields as object `key`, by a multipart upload in
         constant memory: parts of `part_size` (default `part_size_for(expected_size)`),
-        and at most two parts held at once, the one going up and the one being filled.
+        and at most two parts at once, the one going up and the one being filled, each
+        spooled to an unnamed temporary file (so memory does not grow with the part size).
         (aioboto3's own transfer manager queues up to 100 chunks of 8 MiB: ~800 MiB.)
         `on_progress(bytes_uploaded)` is called after each part.
 
@@ -199,27 +201,31 @@ class StorageService:
                 raise self._error(exc, f"starting the upload of {where}") from exc
             upload_id = created["UploadId"]
 
-            async def put_part(number: int, body: bytearray) -> None:
+            async def put_part(number: int, body, length: int) -> None:
                 try:
-                    answer = await s3.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                    )
+                    with body:
+                        await asyncio.to_thread(body.seek, 0)
+                        answer = await s3.upload_part(
+                            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                        )
                 except Exception as exc:
                     raise self._error(exc, f"uploading part {number} of {where}") from exc
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-                sent[0] += len(body)
+                sent[0] += length
                 if on_progress is not None:
                     on_progress(sent[0])
 
             sent = [0]  # bytes stored so far
             in_flight: asyncio.Task | None = None
-            # The part being filled; once full it is handed to its upload as is (no copy)
-            # and a fresh one is filled: two parts in memory, never three.
-            part = bytearray(size)
+            # The part being filled is spooled to an unnamed temporary file, and the upload
+            # reads it back 256 KiB at a time: memory stays flat whatever the part size (a
+            # part held in memory costs ~5x its size once aiohttp has copied it to send).
+            # Two parts on disk at most: the one going up and the one being filled.
+            part = tempfile.TemporaryFile(prefix="opsconsole-part-")
             filled = 0
             number = 0
 
-            async def send(body: bytearray) -> None:
+            async def send(body, length: int) -> None:
                 # Wait for the part going up before starting the next: two parts at most.
                 nonlocal in_flight, number
                 if in_flight is not None:
@@ -231,7 +237,7 @@ class StorageService:
                         f"give a larger part size or expected size"
                     )
                 number += 1
-                in_flight = asyncio.ensure_future(put_part(number, body))
+                in_flight = asyncio.ensure_future(put_part(number, body, length))
 
             try:
                 iterator = aiter(chunks)
@@ -254,16 +260,16 @@ class StorageService:
                     view = memoryview(chunk)
                     while view:
                         taken = min(len(view), size - filled)
-                        part[filled : filled + taken] = view[:taken]
+                        await asyncio.to_thread(part.write, view[:taken])
                         filled += taken
                         view = view[taken:]
                         if filled == size:
-                            full, part, filled = part, bytearray(), 0
-                            await send(full)
-                            part = bytearray(size)
+                            full, filled = part, 0
+                            part = tempfile.TemporaryFile(prefix="opsconsole-part-")
+                            await send(full, size)
                 if filled or number == 0:
-                    last, part = part[:filled], bytearray()
-                    await send(last)
+                    last, part = part, None
+                    await send(last, filled)
                 if in_flight is not None:
                     task, in_flight = in_flight, None
                     await task
@@ -275,6 +281,8 @@ class StorageService:
                 except Exception as exc:
                     raise self._error(exc, f"completing the upload of {where}") from exc
             except BaseException as exc:
+                if part is not None:
+                    part.close()
                 if in_flight is not None:
                     in_flight.cancel()
                     with contextlib.suppress(BaseException):
