@@ -8,6 +8,7 @@ from services.audit import AuditService
 from services.backups import BackupsService
 from services.bundle import Services
 from services.claims import ClaimsService
+from services.dbcare import DbCareService
 from services.health import BotHealthService
 from services.incidents import IncidentsService
 from services.kube import KubeService
@@ -51,6 +52,8 @@ def build_services(settings: Resolved) -> Services:
         incidents=IncidentsService(postgres),
         audit=AuditService(postgres),
         claims=ClaimsService(postgres),
+        # VACUUM and REINDEX run as the maintenance login: the runtime role owns no table.
+        dbcare=DbCareService(postgres, maintenance_dsn=settings.plain("restore_dsn")),
         backups=BackupsService(
             postgres,
             storage,

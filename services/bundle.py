@@ -11,6 +11,7 @@ from services.alerts import AlertsService
 from services.audit import AuditService
 from services.backups import BackupsService
 from services.claims import ClaimsService
+from services.dbcare import DbCareService
 from services.health import BotHealthService, Probe
 from services.incidents import IncidentsService
 from services.kube import KubeService
@@ -43,6 +44,7 @@ class Services:
     incidents: IncidentsService
     audit: AuditService
     claims: ClaimsService
+    dbcare: DbCareService
     backups: BackupsService
     saves: SavesService
 
