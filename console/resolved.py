@@ -55,6 +55,7 @@ class Resolved:
     backup_retention_days: int = 30
     restore_dsn: Secret | None = None  # OPSCONSOLE_RESTORE_DSN, else the primary's DSN
     saves_bucket: str | None = None  # OPSCONSOLE_SAVES_BUCKET, on the S3_* endpoint
+    price_ceiling: int = 10_000  # OPSCONSOLE_PRICE_CEILING: a price must be below it (credits/hour)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for App.set_keymap
 
     def urls(self) -> tuple[str | None, ...]:

@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     restore_dsn: SecretStr | None = _secret("OPSCONSOLE_RESTORE_DSN")
     # The game servers' saves, in a bucket of the same S3 / Minio (same endpoint and keys).
     saves_bucket: str | None = Field(None, validation_alias="OPSCONSOLE_SAVES_BUCKET")
+    # A game's price must be below this many credits per hour (a typo guard).
+    price_ceiling: int = Field(10_000, validation_alias="OPSCONSOLE_PRICE_CEILING", ge=1, le=2_147_483_647)
     # Payments, panel, provisioning functions, cluster, metrics, bot.
     stripe_secret_key: SecretStr | None = _secret("STRIPE_SECRET_KEY")
     stripe_api_base: str | None = Field(None, validation_alias="OPSCONSOLE_STRIPE_API_BASE")
@@ -338,6 +340,7 @@ class Settings(BaseSettings):
             backup_encryption_key=secret(self.backup_encryption_key),
             backup_retention_days=self.backup_retention_days,
             restore_dsn=secret(self.restore_dsn or self.postgres_dsn()), saves_bucket=self.saves_bucket,
+            price_ceiling=self.price_ceiling,
             keymap=dict(self.keymap),
         )  # fmt: skip
 

@@ -19,6 +19,7 @@ from services.overview import OverviewService
 from services.panel import PanelService
 from services.payments import PaymentsService
 from services.postgres import PostgresConfig, PostgresService
+from services.pricing import PricingService
 from services.provisioner import ProvisionerService
 from services.saves import saves_service
 from services.storage import StorageService
@@ -70,6 +71,7 @@ def build_services(settings: Resolved) -> Services:
             use_ssl=settings.s3_use_ssl,
             retention_days=settings.backup_retention_days,
         ),
+        pricing=PricingService(postgres, ceiling=settings.price_ceiling),
     )
     services.alerts.backup_status = services.backups.status
     return services

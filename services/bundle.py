@@ -22,6 +22,7 @@ from services.overview import OverviewService
 from services.panel import PanelService
 from services.payments import PaymentsService
 from services.postgres import PostgresService
+from services.pricing import PricingService
 from services.provisioner import ProvisionerService
 from services.saves import SavesService
 from services.storage import StorageService
@@ -47,6 +48,7 @@ class Services:
     dbcare: DbCareService
     backups: BackupsService
     saves: SavesService
+    pricing: PricingService
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

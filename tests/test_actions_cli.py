@@ -146,6 +146,8 @@ def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) 
         "incident_note": ["text=rotated the webhook secret"],
         "incident_postmortem": ["impact=60 customers waited an hour", "action_items=alert on 401s; runbook"],
         "silence_alert": ["minutes=2h", "comment=deploying the fix", "labels=alertname=HighErrorRate"],
+        "set_price": ["credits=260", "reason=wipe weekend"],
+        "set_game_enabled": ["reason=the new egg shipped"],
     }.get(name, [])
     target = {
         "retry_provisioning": lambda: value(owner_dsn, STUCK_WITH_ACCOUNT),
@@ -163,6 +165,8 @@ def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) 
         "declare_incident": lambda: "Payments webhook failing",
         "silence_alert": lambda: "HighErrorRate",
         "expire_silence": lambda: _silence(am_url),
+        "set_price": lambda: "rust",
+        "set_game_enabled": lambda: "unturned",  # disabled in the seed: enabling it is the suggestion
     }.get(name, lambda: _incident(dsn))()
     return target, [arg for s in sets for arg in ("--set", s)]
 

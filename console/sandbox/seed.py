@@ -1,6 +1,7 @@
 """The demo business: 16 games with hourly prices, plans, nodes (one hot, one disabled with
 live servers, one empty), users with and without panel accounts, 90 days of orders
-with stuck, failed and freshly provisioned ones, and credit transactions.
+with stuck, failed and freshly provisioned ones, credit transactions, and the console's
+price history of a few games (ops.pricing_history).
 Deterministic for a given (seed, now); written with COPY so a million orders is quick."""
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ GAMES = (
     ("vrising", "V Rising", 190, True),
     ("conan", "Conan Exiles", 240, True),
     ("unturned", "Unturned", 90, False),
+)
+# The console's price history before the demo starts (ops.pricing_history): days ago,
+# game, operator, change, old and new price, enabled after, why. Each game's last row
+# agrees with GAMES.
+PRICE_HISTORY = (
+    (60, "rust", "dana", "price", 200, 220, True, "Wipe-day demand: rust servers sell out on Thursdays"),
+    (50, "minecraft", "ines", "price", 90, 100, True, "Node costs went up 10 % this quarter"),
+    (35, "rust", "dana", "price", 220, 250, True, "AGIS pricing update: rust 250 (ops manual)"),
+    (25, "palworld", "ines", "price", 320, 280, True, "Match competitors' Palworld pricing"),
+    (18, "enshrouded", "dana", "price", 180, 220, True, "Launch-week demand"),
+    (12, "unturned", "dana", "disable", 90, 90, False, "Low demand: off sale until the new egg ships"),
 )
 RAM_CHOICES = (2, 4, 6, 8, 12, 16)
 EGGS = {game[0]: egg for egg, game in enumerate(GAMES, start=1)}  # the panel egg per game
@@ -435,6 +447,18 @@ async def seed_business(
                 "created_at",
             ),
         )
+        if await conn.fetchval("SELECT to_regclass('ops.pricing_history') IS NOT NULL"):
+            await conn.copy_records_to_table(
+                "pricing_history",
+                schema_name="ops",
+                records=[
+                    (gen.now - timedelta(days=days), game, who, change, old, new,
+                     enabled if change == "price" else not enabled, enabled, why)
+                    for days, game, who, change, old, new, enabled, why in PRICE_HISTORY
+                ],
+                columns=("at", "game_type", "operator", "change", "old_cost", "new_cost", "old_enabled",
+                         "new_enabled", "reason"),
+            )  # fmt: skip
     await conn.execute("ANALYZE users, plans, ptero_nodes, orders, external_accounts, credit_transactions")
     return SeedSummary(
         users=len(users),
