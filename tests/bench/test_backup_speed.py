@@ -308,7 +308,8 @@ def test_backup_side_by_side(pg_cluster, backup_db, s3, tmp_path: Path):
     )
     print(
         f"  size: ours stored {stored / MB:.1f} MB ({stored / size:.1%} of the dump; "
-        f"zstd level {ZSTD_LEVEL}, AES-256-GCM) vs the manual's .sql.gz {gz_size / MB:.1f} MB: {stored / gz_size:.2f}x "
+        f"zstd level {ZSTD_LEVEL}, AES-256-GCM) vs the manual's .sql.gz {gz_size / MB:.1f} MB: "
+        f"{stored / gz_size:.2f}x "
         "(target: smaller): "
         f"{_met(stored < gz_size)}"
     )
