@@ -11,8 +11,9 @@ from screens.action_modal import ActionConfirmScreen, AskScreen
 from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
 
-AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "8": "audit", "9": "backends"}
-TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"]}
+AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "5": "backups", "8": "audit",
+         "9": "backends"}  # fmt: skip
+TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"], "5": ["b"]}
 
 
 def screen_text(app) -> list[str]:
