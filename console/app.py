@@ -46,6 +46,10 @@ AREAS: tuple[Area, ...] = (
         "database backups in S3, the RPO, restore drills and their evidence; the server saves bucket",
     ),
     Area(
+        "pricing", "Pricing", "6", "screens.pricing:PricingScreen",
+        "game prices per hour, live servers and what they bring in; price changes with their history",
+    ),
+    Area(
         "audit", "Audit", "8", "screens.audit:AuditScreen",
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),

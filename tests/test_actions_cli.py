@@ -315,8 +315,17 @@ def _screens():
     from screens.nodes import NodesScreen
     from screens.orders import OrdersScreen
     from screens.overview import OverviewScreen
+    from screens.pricing import PricingScreen
 
-    return [OverviewScreen, OrdersScreen, NodesScreen, IncidentsScreen, AuditScreen, BackendsScreen]
+    return [
+        OverviewScreen,
+        OrdersScreen,
+        NodesScreen,
+        IncidentsScreen,
+        PricingScreen,
+        AuditScreen,
+        BackendsScreen,
+    ]
 
 
 def test_within_a_screen_no_two_bindings_share_a_key():

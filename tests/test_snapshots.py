@@ -123,3 +123,17 @@ def test_backups_empty_bucket(snap_compare, empty_db, size):
         bucket = server.create_bucket("agis-backups-snapshot")
         env = {**server.env(bucket), "S3_USE_SSL": "false", "BACKUP_ENCRYPTION_KEY": "00" * 32}
         assert snap_compare(make_app(empty_db, **env), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_pricing(snap_compare, empty_db, size):
+    """The pricing area on four games (one off sale, one changed three days ago): prices, live
+    servers, credits/hour, the first game's detail and the pricing keys."""
+    import asyncio
+
+    from screens.live_table import LiveTable
+    from tests.test_pricing_screen import price_world
+
+    asyncio.run(price_world(empty_db))
+    ready = _settled_on("6", lambda s: len(s.query_one("#games-table", LiveTable).shown) == 4)
+    assert snap_compare(make_app(empty_db, role="admin"), terminal_size=size, run_before=ready)
