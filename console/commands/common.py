@@ -166,7 +166,8 @@ def run_action(
         typed = plan.confirmation is Confirmation.TYPED
         if typed and not dry_run and not plan.refusal and (confirm or "").strip() != plan.typed_word:
             word = plan.typed_word
-            raise fail([f"{action.title} of {plan.target} is destructive: pass --confirm {word}"], 2)
+            said = f"{action.title} of {plan.target} needs its confirmation typed: pass --confirm {word}"
+            raise fail([said], 2)
         if not (yes or dry_run or typed or plan.refusal):
             try:
                 if not typer.confirm(f"{action.title}: {plan.target}?"):
