@@ -5,6 +5,7 @@ scaling deployment agis-bot") whichever area declared the action."""
 from __future__ import annotations
 
 from services.backup_actions import BACKUP_ACTIONS
+from services.db_actions import DB_ACTIONS
 from services.incident_actions import ALERT_ACTIONS, INCIDENT_ACTIONS
 from services.kube_actions import KUBE_ACTIONS
 from services.node_actions import NODE_ACTIONS
@@ -17,6 +18,7 @@ BY_AREA: dict[str, tuple[Action, ...]] = {
     "nodes": (*NODE_ACTIONS, *KUBE_ACTIONS),
     "incidents": (*ALERT_ACTIONS, *INCIDENT_ACTIONS),
     "backups": BACKUP_ACTIONS,
+    "database": DB_ACTIONS,
     "pricing": PRICING_ACTIONS,
 }
 ALL_ACTIONS: dict[str, Action] = {a.name: a for actions in BY_AREA.values() for a in actions}

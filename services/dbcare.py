@@ -25,6 +25,7 @@ from services.dbcare_model import (
     mask_sql,
     session_of,
 )
+from services.dbmaint import Maintenance
 from services.dsn import describe_dsn
 from services.errors import BackendFailed, ServiceError
 from services.postgres import PostgresService
@@ -43,6 +44,7 @@ class DbCareService:
     def __init__(self, postgres: PostgresService, *, maintenance_dsn: str | None = None):
         self.postgres = postgres
         self.maintenance_dsn = maintenance_dsn or postgres.config.dsn
+        self.maintenance = Maintenance(self.maintenance_dsn)
 
     @property
     def has_replica(self) -> bool:

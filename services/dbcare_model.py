@@ -21,7 +21,8 @@ IDLE_IN_TX = ("idle in transaction", "idle in transaction (aborted)")
 _SECRET_WORD = r"(?:\w*(?:password|passwd|secret|token|credential)\w*|\w*key)"  # api_key, not keyword
 _LITERAL = r"(?:[eE]?'(?:[^']|'')*'|\$(?P<tag>\w*)\$.*?\$(?P=tag)\$)"
 _SECRET_LITERAL = re.compile(
-    rf"(?P<head>\b{_SECRET_WORD}\b\"?\s*(?:=>|:=|=|:|\s)\s*(?:\w+\s+)?){_LITERAL}", re.IGNORECASE | re.DOTALL
+    rf"(?P<head>\b{_SECRET_WORD}\b\"?\s*(?:=>|:=|<>|!=|=|:|\s)\s*(?:\w+\s+)?){_LITERAL}",
+    re.IGNORECASE | re.DOTALL,
 )
 # 'password' => 'x' inside JSON or hstore text, or password=x inside a DSN or a query string.
 _SECRET_PAIR = re.compile(rf"(?P<head>\b{_SECRET_WORD}\b\s*=\s*)(?P<value>[^\s'&;,)]+)", re.IGNORECASE)

@@ -124,8 +124,23 @@ async def _execute(dsn: str, sql: str) -> None:
         await conn.close()
 
 
+def _sleeping_session(owner_dsn: str) -> str:
+    """The pid of another client's session running a long query (closed when tests end)."""
+    import atexit
+
+    from tests.db_sessions import Sessions, bot_dsn
+
+    made = Sessions(owner_dsn)
+    atexit.register(made.close)
+    return str(made.start("SELECT pg_sleep(300)", bot_dsn(owner_dsn)))
+
+
 def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) -> tuple[str, list[str]]:
     """(target, --set arguments) that make `name` runnable right now on the seeded world."""
+    if name in ("cancel_query", "terminate_session"):
+        return _sleeping_session(owner_dsn), []
+    if name == "db_maintenance":
+        return "public.orders", ["--set", "command=vacuum analyze"]
     if name in ("verify_backup", "drill_backup"):
         return _backup(env), []
     if name == "restore_backup":
@@ -187,6 +202,8 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
            "ALERTMANAGER_URL": alertmanager.url}  # fmt: skip
     if AREA_OF[name] == "backups":
         env.update(s3_env(s3, seeded_runtime_db))
+    if AREA_OF[name] == "database":
+        env["OPSCONSOLE_RESTORE_DSN"] = seeded_db  # the maintenance login: owns the tables
     target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url, env)
     assert target, f"the seeded world has no target for {name}"
     before = value(seeded_db, "SELECT count(*) FROM ops.audit_log WHERE phase = 'outcome'")

@@ -1,4 +1,6 @@
-"""`opsconsole db activity|locks|tables|slow`: the Database area headless, the same queries."""
+"""`opsconsole db activity|locks|tables|slow` (the Database area headless, the same queries)
+and `db cancel|terminate|vacuum|analyze|reindex`, each change through the same runbook action
+as the screen's key (preview, role, claim, audit)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,13 @@ import typer
 
 from console.commands.common import (
     ConfigOption,
+    ConfirmOption,
+    DryRunOption,
     JsonOption,
+    YesOption,
     echo,
     fail,
+    run_action,
     settings_or_exit,
     with_services,
 )
@@ -207,6 +213,97 @@ def db_slow(
     for st in slow.statements:
         echo(f"{st.calls:>9,} {st.total_ms / 1000:>9.1f}s {st.mean_ms:>7.1f}ms {st.max_ms:>7.0f}ms "
              f"{st.rows:>10,}  {one_line(st.query, QUERY_WIDTH)}")  # fmt: skip
+
+
+PidArgument = Annotated[str, typer.Argument(help="The session's pid (see `opsconsole db activity`).")]
+
+
+@db_cli.command("cancel")
+def db_cancel(
+    ctx: typer.Context,
+    pid: PidArgument,
+    wait: Annotated[float, typer.Option("--wait", min=0, max=60, help="Seconds the query has to end.")] = 3.0,
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a session's running query (pg_cancel_backend); exits 1 when it still runs after --wait."""
+    run_action(ctx, _action("cancel_query"), pid, {"wait": f"{wait:g}"}, config=config, yes=yes,
+               dry_run=dry_run, as_json=as_json)  # fmt: skip
+
+
+@db_cli.command("terminate")
+def db_terminate(
+    ctx: typer.Context,
+    pid: PidArgument,
+    config: ConfigOption = None,
+    confirm: ConfirmOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Close a session (pg_terminate_backend): its transaction rolls back. Destructive: --confirm PID."""
+    run_action(ctx, _action("terminate_session"), pid, {}, config=config, confirm=confirm, dry_run=dry_run,
+               as_json=as_json)  # fmt: skip
+
+
+def _maintain(
+    ctx, target: str, command: str, config, yes: bool, dry_run: bool, confirm, as_json: bool
+) -> None:
+    run_action(ctx, _action("db_maintenance"), target, {"command": command}, config=config, yes=yes,
+               dry_run=dry_run, confirm=confirm, as_json=as_json)  # fmt: skip
+
+
+TableArgument = Annotated[
+    str | None, typer.Argument(help="schema.table (search_path applies); none: the whole database.")
+]
+
+
+@db_cli.command("vacuum")
+def db_vacuum(
+    ctx: typer.Context,
+    table: TableArgument = None,
+    no_analyze: Annotated[bool, typer.Option("--no-analyze", help="VACUUM without ANALYZE.")] = False,
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """VACUUM (ANALYZE) a table or the whole database (the manual's weekly job), with its progress."""
+    command = "vacuum" if no_analyze else "vacuum analyze"
+    _maintain(ctx, table or "", command, config, yes, dry_run, None, as_json)
+
+
+@db_cli.command("analyze")
+def db_analyze(
+    ctx: typer.Context,
+    table: TableArgument = None,
+    config: ConfigOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """ANALYZE a table or the whole database: the planner's statistics, fresh."""
+    _maintain(ctx, table or "", "analyze", config, yes, dry_run, None, as_json)
+
+
+@db_cli.command("reindex")
+def db_reindex(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="An index, a table, or the database's name.")],
+    blocking: Annotated[
+        bool,
+        typer.Option("--blocking", help="REINDEX without CONCURRENTLY (locks writes out): --confirm TARGET."),
+    ] = False,
+    config: ConfigOption = None,
+    confirm: ConfirmOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """REINDEX ... CONCURRENTLY an index, a table or the database (the manual's monthly job)."""
+    command = "reindex" if blocking else "reindex concurrently"
+    _maintain(ctx, target, command, config, yes, dry_run, confirm, as_json)
 
 
 def register(cli: typer.Typer) -> None:
