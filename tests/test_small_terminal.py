@@ -11,8 +11,8 @@ from screens.action_modal import ActionConfirmScreen, AskScreen
 from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
 
-AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "5": "backups", "8": "audit",
-         "9": "backends"}  # fmt: skip
+AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "5": "backups", "6": "pricing",
+         "8": "audit", "9": "backends"}  # fmt: skip
 TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"], "5": ["b"]}
 
 
