@@ -50,6 +50,10 @@ AREAS: tuple[Area, ...] = (
         "game prices per hour, live servers and what they bring in; price changes with their history",
     ),
     Area(
+        "database", "Database", "7", "screens.database:DatabaseScreen",
+        "client sessions live, the lock tree, table health, slow queries; cancel, terminate, maintenance",
+    ),
+    Area(
         "audit", "Audit", "8", "screens.audit:AuditScreen",
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),

@@ -88,7 +88,8 @@ class DbCareService:
         """Every table (the manual's size query, for every schema) with its rows, dead rows,
         last (auto)vacuum/analyze and estimated bloat; every index with its scans; the
         connections used against max_connections."""
-        async with self.postgres.connection(read=True) as conn:
+        async with self.postgres.connection(read=True) as conn, conn.transaction(readonly=True):
+            await self.postgres.run("db_lock_timeout", conn=conn)
             tables = await self.postgres.run("db_tables", conn=conn)
             indexes = await self.postgres.run("db_indexes", conn=conn)
             conns = await self.postgres.run("db_connections", conn=conn)

@@ -286,9 +286,9 @@ class Locks:
 class TableHealth:
     schema: str
     name: str
-    total_bytes: int
-    heap_bytes: int
-    index_bytes: int
+    total_bytes: int | None  # None while the table is locked exclusively (sizing it would wait)
+    heap_bytes: int | None
+    index_bytes: int | None
     rows: int | None
     dead_rows: int | None
     last_vacuum: datetime | None
@@ -326,7 +326,7 @@ class IndexHealth:
     schema: str
     table: str
     name: str
-    bytes: int
+    bytes: int | None  # None while it or its table is locked exclusively
     scans: int | None
     unique: bool
     primary: bool

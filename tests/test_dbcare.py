@@ -5,6 +5,8 @@ connections, and pg_stat_statements (loaded, or not installed: how to enable it)
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -173,3 +175,12 @@ async def test_replication_without_and_with_a_read_host_that_is_no_replica(seede
         assert isinstance(await services.dbcare.activity(replica=True), list)
     finally:
         await services.close()
+
+
+async def test_a_table_locked_exclusively_is_shown_as_locked_not_waited_for(care, sessions):
+    sessions.open(None, "BEGIN", "LOCK TABLE plans IN ACCESS EXCLUSIVE MODE")
+    health = await asyncio.wait_for(care.health(), 5)  # it would wait behind the lock for good
+    plans = next(t for t in health.tables if t.qualified == "public.plans")
+    assert plans.total_bytes is None and plans.index_bytes is None and plans.rows is not None
+    assert all(i.bytes is None for i in health.indexes if i.table == "plans")
+    assert next(t for t in health.tables if t.qualified == "public.orders").total_bytes > 0

@@ -37,9 +37,10 @@ def _action(name: str):
 
 
 def _size(n: int | None) -> str:
+    """A size, or 'locked' when the table was locked exclusively (sizing it would wait)."""
     from services.text import human_bytes
 
-    return "—" if n is None else human_bytes(n)
+    return "locked" if n is None else human_bytes(n)
 
 
 def _secs(value: float | None) -> str:
@@ -174,7 +175,7 @@ def db_tables(
         echo(f"{t.qualified[:36]:<36} {sizes} {rows:>10} {dead:>8} {_size(t.bloat_bytes):>10}  "
              f"{_when(t.vacuumed):<16}  {_when(t.analyzed)}")  # fmt: skip
     unused = health.unused_indexes
-    wasted = _size(sum(i.bytes for i in unused))
+    wasted = _size(sum(i.bytes or 0 for i in unused))
     echo(f"\nunused indexes (idx_scan = 0, no constraint): {len(unused)}, {wasted}")
     for i in unused[:20]:
         echo(f"  {i.schema}.{i.name:<40} on {i.table:<24} {_size(i.bytes):>10}")

@@ -12,7 +12,8 @@ SELECT a.pid, a.datname AS database, a.usename AS username, a.application_name A
        extract(epoch FROM now() - a.query_start)::float8 AS query_seconds,
        extract(epoch FROM now() - a.xact_start)::float8 AS xact_seconds,
        extract(epoch FROM now() - a.state_change)::float8 AS state_seconds,
-       age(a.backend_xmin)::bigint AS xmin_age,
+       -- what it holds back the xmin horizon by: its snapshot's xmin or its own xid
+       greatest(age(a.backend_xmin), age(a.backend_xid))::bigint AS xmin_age,
        a.backend_xid IS NOT NULL AS writing,
        a.query,
        CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by,
@@ -52,7 +53,7 @@ SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backe
 
 -- name: db_tables()
 -- Every table of every schema but the system's: the AGIS manual's table-size query
--- (pg_total_relation_size) with its heap and index parts, rows and dead rows, the last
+-- (pg_total_relation_size; NULL while the table is locked exclusively) with its heap and index parts, rows and dead rows, the last
 -- (auto)vacuum and (auto)analyze, and a bloat estimate from the planner's statistics (the
 -- pages the rows need at their average width against the pages the table has; NULL where
 -- there are no statistics). Largest first.
@@ -66,6 +67,11 @@ WITH widths AS (
     GROUP BY s.schemaname, s.tablename
 ), sized AS (
     SELECT c.oid, n.nspname, c.relname, c.relpages, c.reltuples,
+           -- sizing a table opens it: not while an ACCESS EXCLUSIVE lock is held or queued on
+           -- it (the size would wait behind it, and so would this whole tab)
+           EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.relation = c.oid AND l.mode = 'AccessExclusiveLock'
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS locked,
            current_setting('block_size')::int AS bs,
            coalesce((SELECT substring(o FROM 'fillfactor=(\d+)')::int
                      FROM unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%'), 100) AS fillfactor,
@@ -79,10 +85,10 @@ WITH widths AS (
     WHERE c.relkind IN ('r', 'p')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
 )
-SELECT z.nspname AS schema, z.relname AS table_name,
-       pg_total_relation_size(z.oid) AS total_bytes,
-       pg_relation_size(z.oid) AS heap_bytes,
-       pg_indexes_size(z.oid) AS index_bytes,
+SELECT z.nspname AS schema, z.relname AS table_name, z.locked,
+       CASE WHEN NOT z.locked THEN pg_total_relation_size(z.oid) END AS total_bytes,
+       CASE WHEN NOT z.locked THEN pg_relation_size(z.oid) END AS heap_bytes,
+       CASE WHEN NOT z.locked THEN pg_indexes_size(z.oid) END AS index_bytes,
        CASE WHEN z.reltuples >= 0 THEN z.reltuples::bigint END AS estimated_rows,
        s.n_live_tup AS live_rows, s.n_dead_tup AS dead_rows,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
@@ -92,19 +98,29 @@ SELECT z.nspname AS schema, z.relname AS table_name,
        END AS bloat_bytes
 FROM sized z
 LEFT JOIN pg_stat_all_tables s ON s.relid = z.oid
-ORDER BY total_bytes DESC, schema, table_name;
+ORDER BY total_bytes DESC NULLS FIRST, schema, table_name;
 
 -- name: db_indexes()
 -- Every index of every schema but the system's: its size, how often it was scanned
 -- (idx_scan = 0: unused since the statistics were reset), and whether it enforces a
--- constraint (then it stays, used or not) or is invalid (a failed CONCURRENTLY build).
+-- constraint (then it stays, used or not) or is invalid (a failed CONCURRENTLY build); its
+-- size NULL while it or its table is locked exclusively.
 SELECT s.schemaname AS schema, s.relname AS table_name, s.indexrelname AS index_name,
-       pg_relation_size(s.indexrelid) AS bytes, s.idx_scan,
+       CASE WHEN NOT EXISTS (SELECT 1 FROM pg_locks l
+                             WHERE l.relation IN (s.indexrelid, s.relid) AND l.mode = 'AccessExclusiveLock'
+                               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+            THEN pg_relation_size(s.indexrelid) END AS bytes,
+       s.idx_scan,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid
 FROM pg_stat_all_indexes s
 JOIN pg_index i ON i.indexrelid = s.indexrelid
 WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema') AND s.schemaname !~ '^pg_toast'
-ORDER BY bytes DESC, schema, index_name;
+ORDER BY bytes DESC NULLS FIRST, schema, index_name;
+
+-- name: db_lock_timeout()$
+-- Give up on a lock after 2 s for the rest of this transaction (a health read never queues
+-- behind an exclusive lock for long).
+SELECT set_config('lock_timeout', '2s', true);
 
 -- name: db_statements_installed()$
 -- Whether pg_stat_statements is installed in this database (whether the server loads it,
