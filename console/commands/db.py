@@ -1,6 +1,6 @@
 """`opsconsole db activity|locks|tables|slow` (the Database area headless, the same queries)
 and `db cancel|terminate|vacuum|analyze|reindex`, each change through the same runbook action
-as the screen's key (preview, role, claim, audit)."""
+as the screen's key (preview, role, claim, audit); `db outage` walks the outage runbook."""
 
 from __future__ import annotations
 
@@ -305,6 +305,15 @@ def db_reindex(
     """REINDEX ... CONCURRENTLY an index, a table or the database (the manual's monthly job)."""
     command = "reindex" if blocking else "reindex concurrently"
     _maintain(ctx, target, command, config, yes, dry_run, confirm, as_json)
+
+
+def _register_outage() -> None:
+    from console.commands.db_outage import outage
+
+    db_cli.command("outage")(outage)
+
+
+_register_outage()
 
 
 def register(cli: typer.Typer) -> None:

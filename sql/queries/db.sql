@@ -239,3 +239,17 @@ SELECT p.command, p.phase, p.index_relid::regclass::text AS relation, p.blocks_t
        p.tuples_total, p.tuples_done, p.partitions_total, p.partitions_done
 FROM pg_stat_progress_create_index p
 WHERE p.pid = :pid;
+
+-- name: db_wal_bytes()$
+-- The WAL on disk (pg_ls_waldir: pg_monitor or a superuser may read it).
+SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir();
+
+-- name: db_smoke()$
+-- The manual's smoke query: the users the bot knows.
+SELECT COUNT(*) FROM users;
+
+-- name: db_counters()^
+-- This database's transaction counters (what the watch step compares over its minutes).
+SELECT xact_commit, xact_rollback, deadlocks
+FROM pg_stat_database
+WHERE datname = current_database();
