@@ -92,7 +92,10 @@ def activity_row(s: Session, *, marked: bool = False, horizon: int | None = None
         Text(human_seconds(s.state_seconds), style="dim") if s.state == "idle" else seconds_cell(s.duration),
         seconds_cell(s.xact_seconds),
         wait_cell(s),
-        plain(one_line(s.query, QUERY_CELL), "dim" if s.state == "idle" else ""),
+        plain(
+            one_line(s.query, QUERY_CELL),
+            "dim" if s.state == "idle" or s.application.startswith("opsconsole") else "",
+        ),
         plain(s.user or "", limit=16),
         plain(s.database or "", limit=16),
         plain(s.application, "dim", limit=20),

@@ -63,12 +63,13 @@ class DbCareService:
 
     async def activity(self, *, replica: bool = False, filters: Filters | None = None) -> list[Session]:
         """Every client backend on the primary (or, with `replica`, on the read host), the
-        console's own query left out, longest-running first; filtered by `filters`."""
+        console's own query left out: the busy ones (active, idle in transaction, waiting)
+        longest-running first, then the idle ones, idle longest first; filtered by `filters`."""
         rows = await self.postgres.run("db_activity", read=replica)
         sessions = [s for s in map(session_of, rows) if not s.me]
         if filters is not None:
             sessions = [s for s in sessions if filters.keep(s)]
-        return sorted(sessions, key=lambda s: (-(s.duration or 0.0), s.pid))
+        return sorted(sessions, key=lambda s: (s.state == "idle", -(s.duration or 0.0), s.pid))
 
     async def locks(self) -> Locks:
         """Who blocks whom on the primary as trees, and what holds back the xmin horizon."""

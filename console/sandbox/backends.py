@@ -202,6 +202,7 @@ class Sandbox:
             self.console_dsn = self.cluster.dsn(DEMO_DB, user=CONSOLE_LOGIN, password=console_password)
             mask_logs(self.owner_dsn, self.console_dsn)  # a failing fake's log line never shows them
             say(f"the console connects as {CONSOLE_LOGIN} (in ops_runtime: it only appends to the audit log)")
+            self._start_db_clients()
             self._start_fakes()
             self._start_s3()
             if self.with_monitoring:
@@ -214,6 +215,16 @@ class Sandbox:
         except BaseException:
             self.stop()
             raise
+
+    def _start_db_clients(self) -> None:
+        """The bot's pool, a long report and a forgotten psql session (the Database area's)."""
+        from console.sandbox.db_clients import BOT_LOGIN, DbClients, bot_login
+
+        password = _password(self.home, "demo-bot-password")
+        asyncio.run(bot_login(self.owner_dsn, password))
+        clients = DbClients(self.cluster.dsn(DEMO_DB, user=BOT_LOGIN, password=password))
+        clients.start()
+        self._stack.callback(clients.stop)
 
     def _start_fakes(self) -> None:
         from console.sandbox.fake_bot import FakeBot
