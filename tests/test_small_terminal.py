@@ -12,8 +12,8 @@ from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
 
 AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "5": "backups", "6": "pricing",
-         "8": "audit", "9": "backends"}  # fmt: skip
-TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"], "5": ["b"]}
+         "7": "database", "8": "audit", "9": "backends"}  # fmt: skip
+TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"], "5": ["b"], "7": ["a", "t"]}
 
 
 def screen_text(app) -> list[str]:
