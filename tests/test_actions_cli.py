@@ -328,6 +328,7 @@ def test_cancel_runs_only_the_calls_its_preview_listed(world, pick, refund, dele
 def _screens():
     from screens.audit import AuditScreen
     from screens.backends import BackendsScreen
+    from screens.database import DatabaseScreen
     from screens.incidents import IncidentsScreen
     from screens.nodes import NodesScreen
     from screens.orders import OrdersScreen
@@ -340,6 +341,7 @@ def _screens():
         NodesScreen,
         IncidentsScreen,
         PricingScreen,
+        DatabaseScreen,
         AuditScreen,
         BackendsScreen,
     ]
