@@ -53,8 +53,18 @@ def parse_wait(value: str) -> float:
     return seconds
 
 
+def _pid(target: str) -> int | None:
+    try:
+        return parse_pid(target)
+    except ValueError:
+        return None
+
+
 async def _backend(env: ActionEnv, target: str, conn=None) -> dict[str, Any] | None:
-    pid = parse_pid(target)
+    """The backend `target` names (None when there is none, or `target` is no pid)."""
+    pid = _pid(target)
+    if pid is None:
+        return None
     row = await env.services.postgres.run("db_backend", read=False, conn=conn, pid=pid)
     return dict(row) if row else None
 
@@ -75,6 +85,8 @@ def _detail(row: Mapping[str, Any]) -> dict[str, Any]:
 def signal_refusal(row: Mapping[str, Any] | None, target: str, *, query_only: bool) -> str | None:
     """Why the console may not signal backend `target` (or, with `query_only`, why it has no
     query to cancel), or None."""
+    if _pid(target) is None:
+        return f"{target.strip()[:20]!r} is not a backend pid (a number: see opsconsole db activity)"
     if row is None:
         return f"there is no session with pid {target} (it has ended)"
     if row["backend_type"] != CLIENT_BACKEND:
@@ -99,7 +111,7 @@ def signal_refusal(row: Mapping[str, Any] | None, target: str, *, query_only: bo
 
 async def _cancel_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
     row = await _backend(env, target)
-    calls = [query_text("db_cancel_backend", pid=parse_pid(target))]
+    calls = [query_text("db_cancel_backend", pid=_pid(target))]
     if row is None:
         return Preview(f"Cancel the query of pid {target}: there is no such session.", tuple(calls))
     ran = human_seconds(row["query_seconds"])
@@ -168,7 +180,7 @@ CANCEL_QUERY = Action(
 
 async def _terminate_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
     row = await _backend(env, target)
-    calls = [query_text("db_terminate_backend", pid=parse_pid(target), timeout_ms=TERMINATE_WAIT_MS)]
+    calls = [query_text("db_terminate_backend", pid=_pid(target), timeout_ms=TERMINATE_WAIT_MS)]
     if row is None:
         return Preview(f"Terminate session pid {target}: there is no such session.", tuple(calls))
     calls.append(f"-- it runs ({row['state']}): {one_line(mask_sql(row['query']), SHOWN_QUERY)}")

@@ -216,7 +216,19 @@ def db_slow(
              f"{st.rows:>10,}  {one_line(st.query, QUERY_WIDTH)}")  # fmt: skip
 
 
-PidArgument = Annotated[str, typer.Argument(help="The session's pid (see `opsconsole db activity`).")]
+def _checked_pid(value: str) -> str:
+    """The pid argument, or exit 2 saying why it is none (before any backend)."""
+    from services.db_actions import parse_pid
+
+    try:
+        return str(parse_pid(value))
+    except ValueError as exc:
+        raise fail([f"pid: {exc}"], 2) from None
+
+
+PidArgument = Annotated[
+    str, typer.Argument(help="The session's pid (see `opsconsole db activity`).", callback=_checked_pid)
+]
 
 
 @db_cli.command("cancel")
