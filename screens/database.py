@@ -94,6 +94,7 @@ class DatabaseScreen(AreaScreen):
             tooltip="the read replica's sessions, or the primary's",
         ),
         Binding("x", "stop", "Stop", tooltip="stop the running maintenance (cancels its backend)"),
+        Binding("o", "outage", "Outage runbook", show=False, tooltip="the manual's Database Outage runbook"),
     ]
 
     class ActionEnded(Message):
@@ -385,6 +386,8 @@ class DatabaseScreen(AreaScreen):
             return self.shell.services.dbcare.has_replica and tab in (None, "activity")
         if action == "stop":
             return bool(getattr(self, "_maintaining", None))
+        if action == "outage":
+            return not self.shell.context.read_only
         return super().check_action(action, parameters)
 
     # -- actions --------------------------------------------------------------------------
@@ -473,6 +476,11 @@ class DatabaseScreen(AreaScreen):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100, 1))
+
+    def action_outage(self) -> None:
+        from screens.db_outage import OutageScreen
+
+        self.app.push_screen(OutageScreen(self))
 
     def action_stop(self) -> None:
         if not self._maintaining:

@@ -100,3 +100,47 @@ def test_an_unhealthy_database_stops_the_runbook_at_verify(seeded_db, cluster, t
     assert "FAILED: 1 lock trees" in result.output and "the database is not healthy yet" in result.output
     notes = [line for line in timeline(dsn, incident) if line.startswith("note: step 4")]
     assert notes and notes[0].startswith("note: step 4, verify FAILED")
+
+
+async def test_the_outage_runbook_in_the_console(seeded_db, cluster, monkeypatch):
+    """`o` in the Database area: the same six steps, each one confirmation, on the timeline."""
+    from textual.widgets import Input
+
+    import screens.db_outage as walker
+    from screens.action_modal import ActionConfirmScreen, AskScreen
+    from tests.conftest import wait_until
+    from tests.helpers import make_app
+
+    monkeypatch.setattr(walker, "WATCH_SECONDS", 1.0)
+    _fake, kubeconfig = cluster
+    dsn = as_runtime(seeded_db)
+    incident = await asyncio.to_thread(declare, dsn)
+    app = make_app(dsn, KUBECONFIG=kubeconfig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "DatabaseScreen")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, walker.OutageScreen))
+        outage = app.screen
+        await wait_until(pilot, lambda: outage.incident is not None and outage.before is not None)
+
+        async def confirm(typed: str | None = None) -> None:
+            await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen), timeout=20)
+            if typed:
+                app.screen.query_one("#typed", Input).value = typed
+                app.screen.query_one("#typed", Input).focus()
+                await pilot.press("enter")
+            else:
+                await pilot.press("y")
+            await wait_until(pilot, lambda: app.screen is outage and not outage.busy, timeout=20)
+
+        for step in range(6):
+            await pilot.press("enter")
+            if step == 2:  # fix: what was done, then its note
+                await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+                app.screen.query_one(Input).value = "terminated the stuck report"
+                await pilot.press("enter")
+            await confirm("agis-bot" if step == 0 else None)
+            assert outage.marks[step] == "done", (step, outage.marks)
+    kinds = [line.split(":")[0] for line in await asyncio.to_thread(timeline, dsn, incident)]
+    assert kinds == ["declared", "action", "note", "note", "note", "action", "note"]
