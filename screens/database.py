@@ -5,7 +5,7 @@ slowest statements; cancel and terminate a session, maintenance with its progres
 
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -32,7 +32,7 @@ from screens.database_render import (
     progress_text,
     query_pane,
     slow_text,
-    statement_row,
+    statement_rows,
     status_text,
     table_row,
     unused_text,
@@ -47,6 +47,17 @@ from services.runbook import Action, Outcome
 TAB_POLLS = {"activity": ("activity", 1.0), "locks": ("locks", 2.0), "tables": ("health", 30.0),
              "slow": ("slow", 10.0)}  # fmt: skip
 SESSION_TABS = ("activity", "locks")
+
+
+def sync_in_order(table: LiveTable, rows: dict[str, tuple]) -> None:
+    """Show `rows` in their order (longest, heaviest, largest first): when the order changed
+    the table is laid out again, the cursor kept on its row; otherwise only changed rows."""
+    selected = table.selected_key
+    if list(rows) != [k for k in table.shown if k in rows] + [k for k in rows if k not in table.shown]:
+        table.clear()
+    table.sync(rows)
+    if selected in rows and table.selected_key != selected:
+        table.move_cursor(row=table.get_row_index(selected))
 
 
 class DatabaseScreen(AreaScreen):
@@ -209,12 +220,7 @@ class DatabaseScreen(AreaScreen):
         horizon = horizon_of(self.sessions)
         rows = {str(s.pid): activity_row(s, marked=s.pid in self.marked, horizon=horizon and horizon.pid)
                 for s in shown}  # fmt: skip
-        selected = table.selected_key
-        if list(rows) != [k for k in table.shown if k in rows] + [k for k in rows if k not in table.shown]:
-            table.clear()  # the order changed (longest first): laid out again, the cursor kept
-        table.sync(rows)
-        if selected in rows and table.selected_key != selected:
-            table.move_cursor(row=table.get_row_index(selected))
+        sync_in_order(table, rows)
         self._show_filters()
         self._show_query()
 
@@ -269,10 +275,8 @@ class DatabaseScreen(AreaScreen):
             box.remove_class("-shown")
             self.query_one("#activity-table", LiveTable).focus()
 
-    def action_min_seconds(self) -> None:
-        self.run_worker(self._ask_min(), group="ask", exclusive=True, exit_on_error=False)
-
-    async def _ask_min(self) -> None:
+    @work(group="ask", exclusive=True, exit_on_error=False)
+    async def action_min_seconds(self) -> None:
         def seconds(text: str) -> float:
             value = float(text.strip() or 0)
             if value < 0:
@@ -284,10 +288,8 @@ class DatabaseScreen(AreaScreen):
         if answer is not None:
             self._set_filters(min_seconds=answer)
 
-    def action_pick_database(self) -> None:
-        self.run_worker(self._ask_database(), group="ask", exclusive=True, exit_on_error=False)
-
-    async def _ask_database(self) -> None:
+    @work(group="ask", exclusive=True, exit_on_error=False)
+    async def action_pick_database(self) -> None:
         from screens.action_modal import ChooseScreen
 
         names = ["(all)", *sorted({s.database for s in self.sessions if s.database})]
@@ -329,7 +331,7 @@ class DatabaseScreen(AreaScreen):
         self.health = health
         rows = {DATABASE_KEY: database_row(health.connections, health.tables)}
         rows.update({t.qualified: table_row(t) for t in health.tables})
-        self.query_one("#tables-table", LiveTable).sync(rows)
+        sync_in_order(self.query_one("#tables-table", LiveTable), rows)
         self.query_one("#unused", Static).update(unused_text(health.indexes))
         from screens.database_render import connections_text
 
@@ -354,7 +356,7 @@ class DatabaseScreen(AreaScreen):
         statements = self.query_one("#slow-table", LiveTable)
         live = self.query_one("#live-table", LiveTable)
         statements.display, live.display = slow.available, not slow.available
-        statements.sync({str(st.queryid or n): statement_row(st) for n, st in enumerate(slow.statements)})
+        sync_in_order(statements, statement_rows(slow.statements))
         live.sync({str(s.pid): live_row(s) for s in slow.long_running})
 
     def _show_age(self) -> None:

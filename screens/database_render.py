@@ -251,9 +251,11 @@ def connections_text(c: Connections, *, full: bool = True) -> Text:
     style = "bold red" if pct >= 90 else ("yellow" if pct >= 75 else "green")
     filled = max(0, min(10, round(pct / 10)))
     line = Text("connections ", style="bold")
-    line.append(f"{c.used} of {c.max_connections - c.reserved} usable ", style=style)
     if full:
+        line.append(f"{c.used} of {c.max_connections - c.reserved} usable ", style=style)
         line.append(f"({c.max_connections} max, {c.reserved} for superusers) ", style="dim")
+    else:
+        line.append(f"{c.used}/{c.max_connections - c.reserved} ", style=style)
     line.append("█" * filled, style=style)
     line.append("░" * (10 - filled), style="dim")
     line.append(f" {pct:.0f}%", style=style)
@@ -291,6 +293,18 @@ def statement_row(st: Statement) -> tuple:
         f"{st.rows:,}",
         plain(one_line(st.query, QUERY_CELL)),
     )
+
+
+def statement_rows(statements: list[Statement]) -> dict[str, tuple]:
+    """The statements in their order, keyed by queryid and user (the same query run by two
+    roles, or nested and top-level, is two statements: a second key gets '#2')."""
+    rows: dict[str, tuple] = {}
+    for n, st in enumerate(statements):
+        key = f"{st.queryid if st.queryid is not None else n}:{st.user}"
+        while key in rows:
+            key += "#2"
+        rows[key] = statement_row(st)
+    return rows
 
 
 def live_row(s: Session) -> tuple:
@@ -332,7 +346,7 @@ def status_text(where: str, c: Connections | None, r: Replication | None) -> Tex
     if c is not None:
         line.append(" · ")
         line.append_text(connections_text(c, full=False))
-        line.append_text(fill(" · {} {}", c.database, human_bytes(c.database_bytes)))
+        line.append(f" · {human_bytes(c.database_bytes)}")
     rep = replication_text(r)
     if rep.plain:
         line.append("\n")

@@ -16,6 +16,7 @@ from screens.database_render import (
     ms_text,
     query_pane,
     statement_row,
+    statement_rows,
     status_text,
     table_row,
 )
@@ -109,11 +110,15 @@ def test_statements_status_and_filters():
     assert cells(statement_row(st)) == ["9.1 s", "1,200", "7.58 ms", "155 ms", "1,200",
                                         "SELECT * FROM orders WHERE id = $1"]  # fmt: skip
     assert [ms_text(v) for v in (0.42, 12.0, 2500.0)] == ["0.42 ms", "12 ms", "2.5 s"]
+    # The same query by two roles, and twice by one (top-level and nested): three rows, in order.
+    twice = [st, replace(st, user="ops_console", total_ms=50.0), replace(st, total_ms=10.0)]
+    rows = statement_rows(twice)
+    assert [r[0].plain for r in rows.values()] == ["9.1 s", "50 ms", "10 ms"] and len(set(rows)) == 3
     c = Connections(88, 100, 3, "agis", 50 * 2**20, "15.4", False)
     replication = Replication([Replica("standby1", "streaming", 0.4, 0), Replica("read host db-ro:5432/agis",
                               "replaying", 45.0, 2**20)], "db-ro:5432/agis")  # fmt: skip
     line = status_text("db:5432/agis", c, replication).plain
-    assert "connections 88 of 97 usable" in line and "91%" in line and "agis 50.0 MiB" in line
+    assert "connections 88/97" in line and "91%" in line and "· 50.0 MiB" in line
     assert (
         "standby1: streaming, caught up" in line
         and "read host db-ro:5432/agis: replaying, lag 45 s, 1.0 MiB behind" in line
