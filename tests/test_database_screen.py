@@ -34,6 +34,17 @@ def notified(app, words: str) -> bool:
     return any(words in str(n.title) or words in str(n.message) for n in app._notifications)
 
 
+async def type_confirmation(pilot, app, word: str) -> None:
+    """Type `word` into the destructive confirmation's box (once it is there) and press Enter."""
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, ActionConfirmScreen) and app.screen.query("#typed")
+    )
+    box = app.screen.query_one("#typed", Input)
+    box.value = word
+    box.focus()
+    await pilot.press("enter")
+
+
 async def open_database(pilot, app) -> DatabaseScreen:
     await pilot.press("7")
     await wait_until(pilot, lambda: isinstance(app.screen, DatabaseScreen))
@@ -79,9 +90,7 @@ async def test_a_long_query_is_listed_cancelled_with_j_and_another_terminated_wi
         await pilot.press("Q")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
         assert "CLOSES THE SESSION, not just its query" in text_of(app.screen.query_one("#summary"))
-        await pilot.click("#typed")
-        app.screen.query_one("#typed", Input).value = str(second)
-        await pilot.press("enter")
+        await type_confirmation(pilot, app, str(second))
         await wait_until(pilot, lambda: notified(app, "Terminate session: ok"), timeout=15)
         await wait_until(pilot, lambda: str(second) not in activity(screen).shown)
         sessions.wait_for(second, "gone")
@@ -101,9 +110,7 @@ async def test_a_cancel_that_did_not_end_the_query_offers_terminate(seeded_db, s
         await pilot.press("y")  # terminate, then: its typed confirmation
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
         assert app.screen.plan.action.name == "terminate_session"
-        app.screen.query_one("#typed", Input).value = str(stubborn)
-        app.screen.query_one("#typed", Input).focus()
-        await pilot.press("enter")
+        await type_confirmation(pilot, app, str(stubborn))
         await wait_until(pilot, lambda: notified(app, "Terminate session: ok"), timeout=15)
     sessions.wait_for(stubborn, "gone")
 
@@ -139,9 +146,7 @@ async def test_a_lock_chain_of_three_sessions_is_shown_as_a_tree(seeded_db, sess
         await pilot.press("escape")
         await pilot.press("Q")  # terminating the root frees the chain
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen))
-        app.screen.query_one("#typed", Input).value = str(holder)
-        app.screen.query_one("#typed", Input).focus()
-        await pilot.press("enter")
+        await type_confirmation(pilot, app, str(holder))
         await wait_until(pilot, lambda: notified(app, "Terminate session: ok"), timeout=15)
         await wait_until(pilot, lambda: not tree.shown)
         assert "no session waits on another's lock" in text_of(screen.query_one("#locks-summary"))

@@ -127,6 +127,7 @@ async def test_the_outage_runbook_in_the_console(seeded_db, cluster, monkeypatch
         async def confirm(typed: str | None = None) -> None:
             await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen), timeout=20)
             if typed:
+                await wait_until(pilot, lambda: bool(app.screen.query("#typed")))
                 app.screen.query_one("#typed", Input).value = typed
                 app.screen.query_one("#typed", Input).focus()
                 await pilot.press("enter")
