@@ -250,3 +250,22 @@ async def test_filters_and_every_key_at_80x24(seeded_db, sessions):
         await pilot.press("t")
         await pilot.pause(0.3)
         assert "H Maintain" in screen_text(app)[-1]
+
+
+async def test_several_marked_sessions_are_cancelled_at_once(seeded_db, sessions):
+    bot = bot_dsn(seeded_db)
+    sleepers = [sessions.start(f"SELECT pg_sleep(60) /* batch {n} */", bot) for n in range(3)]
+    app = app_for(seeded_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_database(pilot, app)
+        for pid in sleepers[:2]:
+            await select(pilot, screen, pid)
+            await pilot.press("space")
+        assert screen.marked == set(sleepers[:2])
+        assert activity(screen).shown[str(sleepers[0])][0].plain == f"•{sleepers[0]}"
+        await pilot.press("J")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: notified(app, "bulk cancel query done: 2 of 2 ok"), timeout=20)
+        assert not screen.marked
+    assert [sessions.state(pid)[0] for pid in sleepers] == ["idle", "idle", "active"]
