@@ -209,7 +209,8 @@ def size_cell(n: int | None) -> Text:
 def table_row(t: TableHealth, now: datetime | None = None) -> tuple:
     dead = t.dead_pct
     dead_text = "—" if t.dead_rows is None else f"{t.dead_rows:,}" + (f" {dead:.0f}%" if dead else "")
-    bloat = "—" if t.bloat_bytes is None else human_bytes(t.bloat_bytes)
+    # Measured (pgstattuple_approx) as it is; a statistics-based estimate with "~".
+    bloat = "—" if t.bloat_bytes is None else ("" if t.bloat_measured else "~") + human_bytes(t.bloat_bytes)
     heavy = t.bloat_bytes is not None and t.heap_bytes and t.bloat_bytes > 0.3 * t.heap_bytes
     return (
         plain(t.qualified, limit=40),

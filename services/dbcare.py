@@ -37,6 +37,8 @@ ENABLE_STATEMENTS = (
     "for other roles' statements, the console's role needs: GRANT pg_read_all_stats TO ops_runtime;",
 )
 
+MEASURED_TABLES = 20  # the largest tables get pgstattuple_approx; it reads what is not all-visible
+
 
 class DbCareService:
     """Reads what the Database area shows; never changes anything (db_actions does)."""
@@ -94,14 +96,29 @@ class DbCareService:
             tables = await self.postgres.run("db_tables", conn=conn)
             indexes = await self.postgres.run("db_indexes", conn=conn)
             conns = await self.postgres.run("db_connections", conn=conn)
+            measured = await self._measured_bloat(conn)
         return Health(
             [TableHealth(r["schema"], r["table_name"], r["total_bytes"], r["heap_bytes"], r["index_bytes"],
                          r["estimated_rows"], r["dead_rows"], r["last_vacuum"], r["last_autovacuum"],
-                         r["last_analyze"], r["last_autoanalyze"], r["bloat_bytes"]) for r in tables],
+                         r["last_analyze"], r["last_autoanalyze"],
+                         measured.get((r["schema"], r["table_name"]), r["bloat_bytes"]),
+                         (r["schema"], r["table_name"]) in measured) for r in tables],
             [IndexHealth(r["schema"], r["table_name"], r["index_name"], r["bytes"], r["idx_scan"],
                          r["is_unique"], r["is_primary"], r["is_valid"]) for r in indexes],
             Connections(**dict(conns)),
         )  # fmt: skip
+
+    async def _measured_bloat(self, conn) -> dict[tuple[str, str], int]:
+        """pgstattuple_approx's bloat of the largest tables, where the extension is installed
+        and the role may run it (pg_stat_scan_tables); {} otherwise, or when a table is locked
+        (the statistics-based estimate stays). Last in the transaction: an error ends it."""
+        try:
+            rows = await self.postgres.run("db_bloat_measured", conn=conn, limit=MEASURED_TABLES)
+        except ServiceError:
+            return {}
+        return {
+            (r["schema"], r["table_name"]): r["bloat_bytes"] for r in rows if r["bloat_bytes"] is not None
+        }
 
     async def connections(self) -> Connections:
         """Connections used against max_connections on the primary, and the database's size."""

@@ -296,6 +296,7 @@ class TableHealth:
     last_analyze: datetime | None
     last_autoanalyze: datetime | None
     bloat_bytes: int | None
+    bloat_measured: bool = False  # by pgstattuple_approx; otherwise estimated from the statistics
 
     @property
     def qualified(self) -> str:

@@ -128,6 +128,16 @@ async def test_unused_indexes_and_the_bloat_estimate(care, seeded_db):
     assert bloated.bloat_bytes > 0.7 * bloated.heap_bytes  # nine rows in ten are dead space
     unused = {i.name for i in health.unused_indexes}
     assert "scratch_note_idx" in unused and "scratch_pkey" not in unused  # a constraint stays
+    # Measured by pgstattuple_approx (the migrations install it where they may)...
+    assert bloated.bloat_measured and fresh.bloat_measured
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        await conn.execute("DROP EXTENSION pgstattuple")
+    finally:
+        await conn.close()
+    # ...and estimated from the statistics where it is not installed.
+    estimated = next(t for t in (await care.health()).tables if t.name == "scratch")
+    assert not estimated.bloat_measured and estimated.bloat_bytes > 0.7 * estimated.heap_bytes
 
 
 async def test_slow_queries_from_pg_stat_statements_or_how_to_enable_it(care, sessions, seeded_db):

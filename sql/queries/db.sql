@@ -253,3 +253,21 @@ SELECT COUNT(*) FROM users;
 SELECT xact_commit, xact_rollback, deadlocks
 FROM pg_stat_database
 WHERE datname = current_database();
+
+-- name: db_bloat_measured(limit)
+-- The largest tables' bloat as pgstattuple_approx measures it (dead tuples + free space),
+-- where the extension is installed; no rows otherwise. Called through its name found at run
+-- time, so the query stands (and explains) on a database without the extension.
+SELECT n.nspname AS schema, c.relname AS table_name,
+       (xpath('/row/b/text()',
+              query_to_xml(format('SELECT dead_tuple_len + approx_free_space AS b FROM %s(%s::regclass)',
+                                  to_regprocedure('pgstattuple_approx(regclass)')::regproc, c.oid),
+                           false, true, '')))[1]::text::bigint AS bloat_bytes
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND to_regprocedure('pgstattuple_approx(regclass)') IS NOT NULL
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+  AND n.nspname NOT LIKE 'pg_temp%'
+ORDER BY pg_total_relation_size(c.oid) DESC
+LIMIT :limit;
