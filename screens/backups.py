@@ -235,6 +235,12 @@ class BackupsScreen(AreaScreen):
     def shows(self, action: Action) -> bool:
         return self.active_tab() in (None, "backups")
 
+    def action_refresh_now(self) -> None:
+        """`r` polls the list, and lists the saves bucket again when its tab is shown."""
+        super().action_refresh_now()
+        if self.query_one(TabbedContent).active == "saves":
+            self.query_one("#saves-pane", SavesPane).action_refresh_now()
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         self.query_one("#backups-table" if tab == "backups" else "#saves-prefixes", LiveTable).focus()

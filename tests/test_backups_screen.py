@@ -402,3 +402,23 @@ def test_legacy_detail_explains_what_it_is():
     text = rows_text(about_rows(legacy, NOW)) + rows_text(checks_rows(legacy, NOW))
     assert "backup     agis_backup_20250101_020000.sql.gz" in text  # the whole name, as commands take it
     assert "pg_dump | gzip" in text and "psql" in text and "V verifies" not in text and "L drills" not in text
+
+
+async def test_r_on_the_server_saves_tab_lists_the_bucket_again(seeded_db, s3_server, bucket):
+    from screens.saves import SavesPane
+
+    saves = s3_server.create_bucket(f"saves-{uuid.uuid4().hex[:8]}")
+    s3_server.client().put_object(Bucket=saves, Key="servers/a/world.tar.gz.enc", Body=b"x" * 10)
+    # A slow poll: only `r` can make the new save show within the test.
+    app = app_for(seeded_db, s3_server, bucket, OPSCONSOLE_SAVES_BUCKET=saves, refresh=300.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_backups(pilot, app)
+        await pilot.press("s")
+        pane = app.screen.query_one("#saves-pane", SavesPane)
+        await wait_until(pilot, lambda: pane.summary is not None and pane.summary.objects == 1)
+        s3_server.client().put_object(Bucket=saves, Key="servers/b/world.tar.gz.enc", Body=b"y" * 10)
+        from textual.widgets import Tabs
+
+        app.screen.query_one(Tabs).focus()  # the tab bar, not the pane, has the focus
+        await pilot.press("r")
+        await wait_until(pilot, lambda: pane.summary.objects == 2)
