@@ -2,7 +2,8 @@
 honoured, over-refunds refused), subscriptions (retrieve, cancel), balance. Form-encoded
 requests, JSON responses with `object` fields and Stripe's error shape, as stripe-python
 expects. `delay_next(prefix, s)` acts on the next matching request but answers late: the
-"refund went through, the client timed out" case."""
+"refund went through, the client timed out" case. Events, webhook endpoints and checkout
+sessions live in `self.events` (console/sandbox/fake_stripe_events.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import asyncpg
 from aiohttp import web
 
+from console.sandbox.fake_stripe_events import StripeEventStore
 from console.sandbox.loopback import LoopbackServer
 
 
@@ -34,6 +36,7 @@ class FakeStripe(LoopbackServer):
         self._replies: dict[str, tuple[int, dict]] = {}  # idempotency key -> reply
         self._delays: list[tuple[str, float]] = []
         self._pool: asyncpg.Pool | None = None
+        self.events = StripeEventStore()  # seed with add_endpoint / add_paid_session
 
     def add_payment_intent(self, pi: str, amount: int) -> None:
         self.intents[pi] = amount
@@ -60,6 +63,7 @@ class FakeStripe(LoopbackServer):
         app.router.add_delete("/v1/subscriptions/{id}", self._cancel)
         app.router.add_post("/v1/refunds", self._refund)
         app.router.add_get("/v1/refunds", self._list_refunds)
+        self.events.routes(app)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
@@ -82,6 +86,9 @@ class FakeStripe(LoopbackServer):
         return response
 
     async def _amount(self, pi: str) -> int | None:
+        for session in self.events.sessions.values():
+            if session["payment_intent"] == pi and session["payment_status"] == "paid":
+                return self.intents.setdefault(pi, session["amount_total"])
         if pi not in self.intents and self._pool:
             amount = await self._pool.fetchval(
                 "SELECT amount_cents FROM orders WHERE stripe_payment_intent_id = $1", pi
