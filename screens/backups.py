@@ -8,9 +8,8 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from screens.backups_render import (
     COLUMNS,
@@ -21,18 +20,17 @@ from screens.backups_render import (
     failing_text,
     grid,
     list_title,
-    progress_text,
     status_text,
 )
 from screens.base import AreaScreen, DataShown
 from screens.live_table import LiveTable
 from screens.saves import SavesPane
 from screens.shown import plain
-from screens.widgets import ClaimsBar, Panel, ShellHeader
+from screens.widgets import ActionProgress, ClaimsBar, Panel, ShellHeader
 from services.backup_actions import BACKUP_ACTIONS
 from services.backups import BackupEntry, BackupsStatus
 from services.errors import NotConfigured, ServiceError
-from services.runbook import Action, Outcome
+from services.runbook import Action
 
 
 class BackupsScreen(AreaScreen):
@@ -43,9 +41,6 @@ class BackupsScreen(AreaScreen):
     BackupsScreen TabbedContent { height: 1fr; }
     BackupsScreen TabPane { padding: 0; }
     BackupsScreen #backups-status { height: auto; padding: 0 1; }
-    BackupsScreen #progress { height: auto; padding: 0 1; display: none; }
-    BackupsScreen #progress.-running { display: block; }
-    BackupsScreen #progress-line { height: 1; }
     BackupsScreen #list-panel { height: auto; max-height: 45%; min-height: 5; }
     BackupsScreen #backups-table { height: auto; max-height: 100%; }
     BackupsScreen #detail-panel { height: 1fr; min-height: 5; }
@@ -63,13 +58,6 @@ class BackupsScreen(AreaScreen):
         Binding("s", "tab('saves')", "Server saves", show=False),
     ]
 
-    class ActionEnded(Message):
-        """A runbook action started from this screen has ended (whatever its outcome)."""
-
-        def __init__(self, action: Action) -> None:
-            super().__init__()
-            self.action = action
-
     def on_resize(self, event) -> None:
         # The list takes the width (every column on screen), the selected backup's detail is
         # below it: in two columns when they fit, one above the other under 110 columns.
@@ -81,9 +69,7 @@ class BackupsScreen(AreaScreen):
         with TabbedContent(initial="backups"):
             with TabPane("b Backups", id="backups"):
                 yield Static("…", id="backups-status")
-                with Vertical(id="progress"):
-                    yield Static("", id="progress-line")
-                    yield ProgressBar(id="progress-bar", show_eta=False)
+                yield ActionProgress(id="progress")
                 with Panel(title="Backups, newest first", id="list-panel"):
                     yield LiveTable(COLUMNS, id="backups-table")
                 with (
@@ -104,7 +90,6 @@ class BackupsScreen(AreaScreen):
         self.selected: str | None = None
         self.problems: list[str] = []
         self.error: ServiceError | None = None
-        self._in_progress: dict[str, tuple[Action, str]] = {}  # action name -> (action, last line)
         self._detail_shown: tuple[list[Row], list[Row]] | str = ""
         backups = self.shell.services.backups
         self._list = None
@@ -201,34 +186,10 @@ class BackupsScreen(AreaScreen):
     # -- progress of a running action ---------------------------------------------------
 
     def on_area_screen_action_progressed(self, message: AreaScreen.ActionProgressed) -> None:
-        self._in_progress[message.action.name] = (message.action, message.line)
-        self._show_progress()
+        self.query_one(ActionProgress).show(message.action.name, message.action.title, message.line)
 
-    def on_backups_screen_action_ended(self, message: ActionEnded) -> None:
-        self._in_progress.pop(message.action.name, None)
-        self._show_progress()
-
-    def _show_progress(self) -> None:
-        box = self.query_one("#progress", Vertical)
-        box.set_class(bool(self._in_progress), "-running")
-        if not self._in_progress:
-            return
-        action, line = list(self._in_progress.values())[-1]  # the latest action started
-        self.query_one("#progress-line", Static).update(progress_text(action.title, line))
-        fraction = getattr(line, "fraction", None)  # a ProgressLine says how far along it is
-        bar = self.query_one("#progress-bar", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)  # how far is unknown: the bar pulses
-        else:
-            bar.update(total=100, progress=round(fraction * 100, 1))
-
-    async def run_action(
-        self, action: Action, selected: str, given: dict[str, str] | None = None
-    ) -> Outcome | None:
-        try:
-            return await super().run_action(action, selected, given)
-        finally:
-            self.post_message(self.ActionEnded(action))
+    def on_area_screen_action_ended(self, message: AreaScreen.ActionEnded) -> None:
+        self.query_one(ActionProgress).end(message.action.name)
 
     # -- navigation and actions ---------------------------------------------------------
 

@@ -257,8 +257,3 @@ def grid(rows: list[Row]) -> Table:
 def rows_text(rows: list[Row]) -> str:
     """The rows as plain lines, 'label  value' (the headless form, and for tests)."""
     return "\n".join(f"{label:<10} {value.plain}".rstrip() for label, value in rows)
-
-
-def progress_text(title: str, line: str) -> Text:
-    """A running action's latest progress line (which may quote a backend: inert)."""
-    return fill("[b]{}[/b]: {}", title, line, limit=200)

@@ -184,6 +184,15 @@ class AreaScreen(Screen):
             self.action = action
             self.line = line
 
+    class ActionEnded(Message):
+        """A runbook action run from this screen has ended, whatever its outcome."""
+
+        bubble = False
+
+        def __init__(self, action: Action) -> None:
+            super().__init__()
+            self.action = action
+
     def on_area_screen_polled(self, message: Polled) -> None:
         message.stop()
         on_result, _ = self._poll_handlers[message.key]
@@ -350,6 +359,8 @@ class AreaScreen(Screen):
         except ServiceError as exc:
             self.tell(f"not run: the audit log cannot be written ({exc})", severity="error")
             return None
+        finally:
+            self.post_message(self.ActionEnded(action))
         severity = "information" if outcome.status in ("ok", "dry-run") else "error"
         # The backend's words inert, our hint (its own line) as written.
         self.notify(inert(outcome.message) + self.hint_line(outcome), markup=False, severity=severity,

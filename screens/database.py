@@ -8,9 +8,8 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
-from textual.widgets import Footer, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from screens.base import AreaScreen, DataShown
 from screens.database_render import (
@@ -29,7 +28,6 @@ from screens.database_render import (
     live_row,
     lock_rows,
     locks_summary,
-    progress_text,
     query_pane,
     slow_text,
     statement_rows,
@@ -38,8 +36,8 @@ from screens.database_render import (
     unused_text,
 )
 from screens.live_table import LiveTable
-from screens.widgets import ClaimsBar, Panel, ShellHeader
-from services.db_actions import DB_ACTIONS, TERMINATE_SESSION
+from screens.widgets import ActionProgress, ClaimsBar, Panel, ShellHeader
+from services.db_actions import DB_ACTIONS, DB_MAINTENANCE, TERMINATE_SESSION
 from services.dbcare_model import STATES, Filters, Health, Locks, Session, Slow, horizon_of
 from services.runbook import Action, Outcome
 
@@ -68,9 +66,6 @@ class DatabaseScreen(AreaScreen):
     DatabaseScreen #db-status { height: auto; padding: 0 1; }
     DatabaseScreen TabbedContent { height: 1fr; }
     DatabaseScreen TabPane { padding: 0; }
-    DatabaseScreen #progress { height: auto; padding: 0 1; display: none; }
-    DatabaseScreen #progress.-running { display: block; }
-    DatabaseScreen #progress-line { height: 1; }
     DatabaseScreen #filters, DatabaseScreen #locks-summary, DatabaseScreen #horizon,
     DatabaseScreen #connections, DatabaseScreen #unused { height: auto; padding: 0 1; }
     DatabaseScreen #find { display: none; }
@@ -108,18 +103,11 @@ class DatabaseScreen(AreaScreen):
         Binding("o", "outage", "Outage runbook", show=False, tooltip="the manual's Database Outage runbook"),
     ]
 
-    class ActionEnded(Message):
-        def __init__(self, action: Action) -> None:
-            super().__init__()
-            self.action = action
-
     def compose(self) -> ComposeResult:
         yield ShellHeader(self.AREA)
         yield Static("…", id="db-status")
         yield ClaimsBar()
-        with Vertical(id="progress"):
-            yield Static("", id="progress-line")
-            yield ProgressBar(id="progress-bar", show_eta=False)
+        yield ActionProgress(note="x stops it (cancels its backend)", id="progress")
         with TabbedContent(initial="activity"):
             with TabPane("a Activity", id="activity"):
                 yield Static("", id="filters")
@@ -158,7 +146,6 @@ class DatabaseScreen(AreaScreen):
         self.health: Health | None = None
         self.slow: Slow | None = None
         self._status: tuple = (None, None)
-        self._maintaining: dict[str, tuple[Action, str]] = {}
         self._polls = {
             "activity": self.poll("activity", self._fetch_activity, self._show_activity, interval=1.0),
             "locks": self.poll("locks", care.locks, self._show_locks, interval=2.0),
@@ -387,7 +374,7 @@ class DatabaseScreen(AreaScreen):
         if action == "toggle_replica":
             return self.shell.services.dbcare.has_replica and tab in (None, "activity")
         if action == "stop":
-            return bool(getattr(self, "_maintaining", None))
+            return bool(self.query(ActionProgress)) and self.query_one(ActionProgress).running
         if action == "outage":
             return not self.shell.context.read_only
         return super().check_action(action, parameters)
@@ -438,12 +425,6 @@ class DatabaseScreen(AreaScreen):
             self.marked.clear()
             self._draw_activity()
 
-    async def run_action(self, action: Action, selected: str, given: dict[str, str] | None = None):
-        try:
-            return await super().run_action(action, selected, given)
-        finally:
-            self.post_message(self.ActionEnded(action))
-
     async def after_action(self, action: Action, outcome: Outcome) -> None:
         """A cancel that did not end the query offers terminate (typed, it closes the session)."""
         from screens.confirm import ConfirmScreen
@@ -456,28 +437,13 @@ class DatabaseScreen(AreaScreen):
             await self.run_action(TERMINATE_SESSION, outcome.target)
 
     def on_area_screen_action_progressed(self, message: AreaScreen.ActionProgressed) -> None:
-        if message.action.name == "db_maintenance":
-            self._maintaining[message.action.name] = (message.action, message.line)
-            self._show_progress()
+        if message.action.name == DB_MAINTENANCE.name:  # only maintenance can be stopped with x
+            self.query_one(ActionProgress).show(message.action.name, message.action.title, message.line)
+            self.refresh_bindings()
 
-    def on_database_screen_action_ended(self, message: ActionEnded) -> None:
-        self._maintaining.pop(message.action.name, None)
-        self._show_progress()
-
-    def _show_progress(self) -> None:
-        box = self.query_one("#progress", Vertical)
-        box.set_class(bool(self._maintaining), "-running")
+    def on_area_screen_action_ended(self, message: AreaScreen.ActionEnded) -> None:
+        self.query_one(ActionProgress).end(message.action.name)
         self.refresh_bindings()
-        if not self._maintaining:
-            return
-        action, line = list(self._maintaining.values())[-1]
-        self.query_one("#progress-line", Static).update(progress_text(action.title, line))
-        fraction = getattr(line, "fraction", None)
-        bar = self.query_one("#progress-bar", ProgressBar)
-        if fraction is None:
-            bar.update(total=None)
-        else:
-            bar.update(total=100, progress=round(fraction * 100, 1))
 
     def action_outage(self) -> None:
         from screens.db_outage import OutageScreen
@@ -485,11 +451,12 @@ class DatabaseScreen(AreaScreen):
         self.app.push_screen(OutageScreen(self))
 
     def action_stop(self) -> None:
-        if not self._maintaining:
+        progress = self.query_one(ActionProgress)
+        if not progress.running:
             return
         self.workers.cancel_group(self, "action")
-        self._maintaining.clear()
-        self._show_progress()
+        progress.end()
+        self.refresh_bindings()
         self.tell("maintenance stopped: its backend was cancelled", severity="warning")
         for poller in self._pollers:
             poller.trigger()

@@ -353,8 +353,3 @@ def status_text(where: str, c: Connections | None, r: Replication | None) -> Tex
         line.append("\n")
         line.append_text(rep)
     return line
-
-
-def progress_text(title: str, line: str) -> Text:
-    """A running maintenance's latest progress line (it may quote the server: inert)."""
-    return fill("[b]{}[/b]: {}   [dim]x stops it (cancels its backend)[/]", title, line, limit=200)

@@ -10,8 +10,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import ProgressBar, Static
 
+from screens.shown import fill
 from services.polling import Freshness, format_age
 from services.text import inert
 
@@ -184,3 +185,57 @@ class ClaimsBar(Static):
         self.display = bool(lines)
         # Operator names and targets come from other consoles' rows: plain and inert.
         self.update(Text("\n".join(inert(line) for line in lines)))
+
+
+class ActionProgress(Vertical):
+    """A running runbook action's latest progress line and a bar: how far along when the line
+    says so (a services.backup_run.ProgressLine's `fraction`), pulsing when it does not.
+    Hidden while nothing it shows runs; with several running, the latest started is shown.
+    `note` follows the line (how to stop it, say)."""
+
+    DEFAULT_CSS = """
+    ActionProgress { height: auto; padding: 0 1; display: none; }
+    ActionProgress.-running { display: block; }
+    ActionProgress #progress-line { height: 1; }
+    """
+
+    def __init__(self, note: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.note = note
+        self._actions: dict[str, tuple[str, str]] = {}  # action name -> (title, last line)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="progress-line")
+        yield ProgressBar(id="progress-bar", show_eta=False)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._actions)
+
+    def show(self, name: str, title: str, line: str) -> None:
+        self._actions[name] = (title, line)
+        self._draw()
+
+    def end(self, name: str | None = None) -> None:
+        """Action `name` ended (None: every one)."""
+        if name is None:
+            self._actions.clear()
+        else:
+            self._actions.pop(name, None)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.set_class(self.running, "-running")
+        if not self._actions:
+            return
+        title, line = list(self._actions.values())[-1]
+        text = fill("[b]{}[/b]: {}", title, line, limit=200)
+        if self.note:
+            text.append(f"   {self.note}", style="dim")
+        self.query_one("#progress-line", Static).update(text)
+        bar = self.query_one("#progress-bar", ProgressBar)
+        fraction = getattr(line, "fraction", None)  # a ProgressLine says how far along it is
+        if fraction is None:
+            bar.update(total=None)  # how far is unknown: the bar pulses
+        else:
+            bar.update(total=100, progress=round(fraction * 100, 1))
