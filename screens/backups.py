@@ -28,7 +28,7 @@ from screens.saves import SavesPane
 from screens.shown import plain
 from screens.widgets import ActionProgress, ClaimsBar, Panel, ShellHeader
 from services.backup_actions import BACKUP_ACTIONS
-from services.backups import BackupEntry, BackupsStatus
+from services.backup_model import BackupEntry, BackupsStatus
 from services.errors import NotConfigured, ServiceError
 from services.runbook import Action
 

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from screens.shown import fill, plain
 from screens.widgets import short_age
+from services.backup_model import DRILL_EVERY, BackupEntry, BackupsStatus
 from services.backup_run import human_bytes
-from services.backups import DRILL_EVERY, BackupEntry, BackupsStatus
 from services.polling import format_age
 
 COLUMNS = ("backup", "finished  age", "state", "stored", "plaintext", "kind", "by")

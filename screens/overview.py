@@ -18,7 +18,7 @@ from screens.base import AreaScreen, DataShown
 from screens.shown import plain
 from screens.widgets import Panel, ShellHeader, Tile, short_age
 from services.alerts import AlertsSnapshot
-from services.backups import BackupsStatus
+from services.backup_model import BackupsStatus
 from services.errors import ServiceError
 from services.incidents import Incident, response_clock, update_clock
 from services.nodes import Capacity

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.action import ActionFailed, Input, Suggestion, yes_no
+from services.backup_model import MANIFEST_SUFFIX, drill_database, object_key
 from services.backup_restore import SMOKE_QUERY, dsn_for_database
 from services.backup_run import ProgressLine, human_bytes
-from services.backups import MANIFEST_SUFFIX, BackupNotFound, drill_database, object_key
+from services.backups import BackupNotFound
 from services.dsn import describe_dsn, dsn_problems
 from services.errors import ServiceError
 from services.pgtools import without_password

@@ -17,13 +17,8 @@ import asyncpg
 import pytest
 
 from console.sandbox.s3 import S3Server
-from services.backups import (
-    LEGACY_PREFIX,
-    MANIFEST_SUFFIX,
-    BackupEntry,
-    BackupsService,
-    drill_database,
-)
+from services.backup_model import LEGACY_PREFIX, MANIFEST_SUFFIX, BackupEntry, drill_database
+from services.backups import BackupsService
 from services.errors import ServiceError
 from services.pgtools import pg_tool, tool_env
 from services.postgres import PostgresConfig, PostgresService
@@ -221,7 +216,7 @@ async def test_prune_keeps_the_newest_verified_and_deletes_only_what_is_older(ba
         return BackupEntry(id=f"b{days}", kind="opsconsole", key=f"k{days}", finished_at=finished,
                            stored_bytes=1, verify={"ok": True} if verified else None)  # fmt: skip
 
-    from services.backups import BackupsStatus
+    from services.backup_model import BackupsStatus
 
     entries = (entry(1), entry(20), entry(40, verified=True), entry(50, verified=True), entry(60))
     status = BackupsStatus(entries, now, entries[0], None)

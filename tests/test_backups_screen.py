@@ -32,8 +32,9 @@ from screens.backups_render import (
 from screens.base import AreaScreen
 from screens.live_table import LiveTable
 from services.backup_actions import BACKUP_RUN
+from services.backup_model import BackupEntry, BackupsStatus
 from services.backup_run import DumpProgress, ProgressLine
-from services.backups import BackupEntry, BackupsService, BackupsStatus
+from services.backups import BackupsService
 from services.postgres import PostgresConfig, PostgresService
 from services.storage import StorageService
 from tests.conftest import as_runtime, wait_until

@@ -87,7 +87,7 @@ def test_backend_row_shows_version_when_ok_and_reason_when_down():
 def test_the_fire_panel_says_whether_the_last_good_backup_is_within_the_rpo():
     from datetime import timedelta
 
-    from services.backups import BackupEntry, BackupsStatus
+    from services.backup_model import BackupEntry, BackupsStatus
 
     good = BackupEntry(id="20261130T030000Z-aaaaaa", kind="opsconsole", key="k", stored_bytes=1,
                        finished_at=NOW - timedelta(hours=30))  # fmt: skip

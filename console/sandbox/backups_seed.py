@@ -12,7 +12,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
 
-from services.backups import LEGACY_PREFIX, BackupsService
+from services.backup_model import LEGACY_PREFIX
+from services.backups import BackupsService
 from services.pgtools import pg_tool, tool_env
 from services.postgres import PostgresConfig, PostgresService
 from services.storage import StorageService
