@@ -15,8 +15,8 @@ from rich.text import Text
 from screens.shown import fill, plain
 from screens.widgets import short_age
 from services.backup_model import DRILL_EVERY, BackupEntry, BackupsStatus
-from services.backup_run import human_bytes
 from services.polling import format_age
+from services.text import human_bytes
 
 COLUMNS = ("backup", "finished  age", "state", "stored", "plaintext", "kind", "by")
 STATE_STYLE = {"drilled": "bold green", "verified": "green", "unverified": "yellow", "DAMAGED": "bold red"}

@@ -40,7 +40,7 @@ def _action(name: str):
 
 
 def _size(n: int | None) -> str:
-    from services.backup_run import human_bytes
+    from services.text import human_bytes
 
     return "-" if n is None else human_bytes(n)
 
