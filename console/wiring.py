@@ -21,6 +21,7 @@ from services.payments import PaymentsService
 from services.postgres import PostgresConfig, PostgresService
 from services.pricing import PricingService
 from services.provisioner import ProvisionerService
+from services.reconcile import ReconcileService
 from services.saves import saves_service
 from services.storage import StorageService
 
@@ -73,5 +74,6 @@ def build_services(settings: Resolved) -> Services:
         ),
         pricing=PricingService(postgres, ceiling=settings.price_ceiling),
     )
+    services.reconcile = ReconcileService(services.payments, postgres, services.alerts)
     services.alerts.backup_status = services.backups.status
     return services

@@ -10,6 +10,7 @@ from services.incident_actions import ALERT_ACTIONS, INCIDENT_ACTIONS
 from services.kube_actions import KUBE_ACTIONS
 from services.node_actions import NODE_ACTIONS
 from services.order_actions import ORDER_ACTIONS
+from services.payment_actions import PAYMENT_ACTIONS
 from services.pricing_actions import PRICING_ACTIONS
 from services.runbook import Action
 
@@ -20,6 +21,7 @@ BY_AREA: dict[str, tuple[Action, ...]] = {
     "backups": BACKUP_ACTIONS,
     "database": DB_ACTIONS,
     "pricing": PRICING_ACTIONS,
+    "payments": PAYMENT_ACTIONS,
 }
 ALL_ACTIONS: dict[str, Action] = {a.name: a for actions in BY_AREA.values() for a in actions}
 AREA_OF: dict[str, str] = {a.name: area for area, actions in BY_AREA.items() for a in actions}

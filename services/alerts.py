@@ -168,6 +168,16 @@ class AlertsService:
             ))  # fmt: skip
         return sorted(found, key=lambda a: (a.state != "firing", a.name))
 
+    async def scalar(self, query: str, what: str) -> float | None:
+        """One PromQL instant query's value (the sum over its series); None when it has no
+        series (nothing scraped yet). Raises ServiceError."""
+
+        def read() -> float | None:
+            rows = self._prometheus().custom_query(query)
+            return sum(float(r["value"][1]) for r in rows) if rows else None
+
+        return await self._in_thread(read, what)
+
     async def series(self, minutes: int = 60, points: int = 60) -> list[Series]:
         """The last `minutes` of each chart's query; raises ServiceError."""
         end = datetime.now(UTC)

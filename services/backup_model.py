@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.text import human_age as _age
+
 OURS_PREFIX = "opsconsole/"
 LEGACY_PREFIX = "database/"
 LEGACY_NAME = re.compile(r"^database/agis_backup_(\d{8})_(\d{6})\.sql\.gz$")
@@ -105,15 +107,6 @@ class BackupsStatus:
         age = self.now - self.last_drill.drilled_at
         state = "overdue" if age > DRILL_EVERY else f"next due in {_age(DRILL_EVERY - age)}"
         return f"restore drill: last passed {_age(age)} ago on {self.last_drill.id}: {state}"
-
-
-def _age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 3600:
-        return f"{max(seconds // 60, 0)} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
-    return f"{seconds // 86400} d {seconds // 3600 % 24} h"
 
 
 def new_backup_id(now: datetime) -> str:

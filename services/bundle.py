@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.alerts import AlertsService
 from services.audit import AuditService
@@ -24,6 +24,7 @@ from services.payments import PaymentsService
 from services.postgres import PostgresService
 from services.pricing import PricingService
 from services.provisioner import ProvisionerService
+from services.reconcile import ReconcileService
 from services.saves import SavesService
 from services.storage import StorageService
 
@@ -49,6 +50,8 @@ class Services:
     backups: BackupsService
     saves: SavesService
     pricing: PricingService
+    # The payments area's reads (Stripe, Prometheus and PostgreSQL together): set by the wiring.
+    reconcile: ReconcileService = field(init=False)
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""

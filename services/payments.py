@@ -13,6 +13,8 @@ from services.health import Ping
 from services.text import mask_url, mask_urls_in
 
 T = TypeVar("T")
+PAGE_SIZE = 100  # Stripe's largest page
+MAX_PAGES = 500  # 50,000 items: beyond that the period is too wide to read on every poll
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ class PaymentsService:
         if self._client is None:
             kwargs = {"base_addresses": {"api": self.api_base}} if self.api_base else {}
             self._client = stripe.StripeClient(
-                self._secret_key, http_client=stripe.HTTPXClient(timeout=self.timeout),
-                max_network_retries=0, **kwargs,
-            )  # fmt: skip
+                self._secret_key,
+                http_client=stripe.HTTPXClient(timeout=self.timeout),
+                max_network_retries=0,
+                **kwargs,
+            )
         return self._client
 
     async def _call(self, what: str, request: Awaitable[T]) -> T:
@@ -100,9 +104,14 @@ class PaymentsService:
             )
             sub_status = sub.status
         return PaymentState(
-            payment_intent, intent.status, int(intent.amount_received or intent.amount), refunded,
-            intent.currency, subscription, sub_status,
-        )  # fmt: skip
+            payment_intent,
+            intent.status,
+            int(intent.amount_received or intent.amount),
+            refunded,
+            intent.currency,
+            subscription,
+            sub_status,
+        )
 
     async def cancel_subscription(self, subscription: str, key: str) -> str:
         """Cancel now; returns the subscription's status. Raises ServiceError."""
@@ -122,6 +131,66 @@ class PaymentsService:
             ),
         )
         return refund.id
+
+    # -- webhooks, events and checkout sessions (the payments area) ----------------------
+
+    async def _all(self, what: str, lister, params: dict[str, Any]) -> list[Any]:
+        """Every item of a Stripe list, page after page (`starting_after` the last id) until
+        `has_more` is false; never one page only. Raises BackendFailed past MAX_PAGES."""
+        items: list[Any] = []
+        page_params = {**params, "limit": PAGE_SIZE}
+        for _ in range(MAX_PAGES):
+            page: Any = await self._call(what, lister(params=page_params))
+            items.extend(page.data)
+            if not page.has_more or not page.data:
+                return items
+            page_params = {**page_params, "starting_after": page.data[-1].id}
+        raise BackendFailed(
+            f"Stripe: more than {MAX_PAGES * PAGE_SIZE:,} items to {what}; narrow the period",
+            backend="stripe",
+        )
+
+    async def webhook_endpoints(self) -> list[Any]:
+        """Every webhook endpoint of the account (`/v1/webhook_endpoints`)."""
+        client = self.client()
+        return await self._all("list webhook endpoints", client.v1.webhook_endpoints.list_async, {})
+
+    async def events(
+        self, types: tuple[str, ...], since: int, *, delivery_success: bool | None = None
+    ) -> list[Any]:
+        """Every event of `types` created at or after `since` (unix seconds), newest first;
+        with `delivery_success=False` only those some endpoint has not accepted yet."""
+        client = self.client()
+        params: dict[str, Any] = {"types": list(types), "created": {"gte": since}}
+        if delivery_success is not None:
+            params["delivery_success"] = delivery_success
+        what = "list failed deliveries" if delivery_success is False else "list events"
+        return await self._all(what, client.v1.events.list_async, params)
+
+    async def checkout_sessions(self, since: int) -> list[Any]:
+        """Every complete checkout session created at or after `since`, newest first."""
+        client = self.client()
+        params = {"created": {"gte": since}, "status": "complete"}
+        return await self._all("list checkout sessions", client.v1.checkout.sessions.list_async, params)
+
+    async def checkout_session(self, session_id: str) -> Any:
+        """One checkout session as Stripe has it now."""
+        return await self._call(
+            f"read {session_id}", self.client().v1.checkout.sessions.retrieve_async(session_id)
+        )
+
+    async def event(self, event_id: str) -> Any:
+        return await self._call(f"read {event_id}", self.client().v1.events.retrieve_async(event_id))
+
+    async def resend(self, event_id: str, endpoint_id: str) -> None:
+        """Send the event to the endpoint again (what the Dashboard's "Resend" and `stripe
+        events resend` do: POST /v1/events/{id}/retry; stripe-python has no method for it).
+        No idempotency key: a resend is safe to repeat (a purchase is credited once)."""
+        client = self.client()
+        await self._call(
+            f"resend {event_id}",
+            client.raw_request_async("post", f"/v1/events/{event_id}/retry", webhook_endpoint=endpoint_id),
+        )
 
     async def ping(self) -> Ping:
         """Retrieves the balance to prove the key works; raises ServiceError."""

@@ -5,6 +5,7 @@ keep the credentials a URL setting may carry out of every message, doctor line a
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 # Bidi overrides and isolates: they reorder what follows on the line, so a name can show
@@ -196,3 +197,13 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def human_age(delta: timedelta) -> str:
+    """A span as an operator reads it: 7 min, 3 h 05 min, 4 d 2 h."""
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{max(seconds // 60, 0)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+    return f"{seconds // 86400} d {seconds // 3600 % 24} h"

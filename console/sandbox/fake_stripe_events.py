@@ -107,17 +107,20 @@ class StripeEventStore:
 
     def add_paid_session(self, user_id: int | str, amount: int, *, created: int | None = None,
                          delivered: bool | None = None, async_payment: bool = False,
-                         currency: str = "usd") -> tuple[dict, Event]:  # fmt: skip
+                         currency: str = "usd", credits: int | None = None,
+                         payment_intent: str | None = None) -> tuple[dict, Event]:  # fmt: skip
         """A completed checkout session and its checkout.session.completed event. With
         `async_payment` it is still `unpaid` (a bank debit): not owed until
-        `succeed_async_payment`. Returns (session, event)."""
+        `succeed_async_payment`. `credits` goes in the metadata (what the pack bought), as the
+        bot's checkout writes it. Returns (session, event)."""
         at = int(self.now() if created is None else created)
         token = secrets.token_hex(12)
         session = {"id": f"cs_test_{token}", "object": "checkout.session", "amount_total": amount,
                    "amount_subtotal": amount, "client_reference_id": str(user_id), "created": at,
                    "currency": currency, "customer": f"cus_{token[:14]}", "livemode": False,
-                   "metadata": {"user_id": str(user_id)}, "mode": "payment",
-                   "payment_intent": f"pi_{token}", "status": "complete",
+                   "metadata": {"user_id": str(user_id),
+                                **({"credits": str(credits)} if credits is not None else {})},
+                   "mode": "payment", "payment_intent": payment_intent or f"pi_{token}", "status": "complete",
                    "payment_status": "unpaid" if async_payment else "paid"}  # fmt: skip
         self.sessions[session["id"]] = session
         return session, self.add_event("checkout.session.completed", session, created=at, delivered=delivered)
