@@ -18,14 +18,14 @@ from textual.screen import Screen
 
 from services.errors import ServiceError
 from services.polling import Freshness, Poller
-from services.runbook import short_id
+from services.runbook import Confirmation, short_id
 from services.text import inert
 
 if TYPE_CHECKING:
     from services.bundle import Services
     from services.claims import Claim
     from services.health import BackendStatus
-    from services.runbook import Action, Outcome, Runbook
+    from services.runbook import Action, Outcome, Plan, Runbook
 
 T = TypeVar("T")
 
@@ -377,35 +377,55 @@ class AreaScreen(Screen):
         return outcome
 
     async def run_bulk(self, action: Action, keys: list[str]) -> dict[str, Outcome]:
-        """`action` on every marked key: each planned, one confirmation listing them all
-        (with what would refuse), each run and audited on its own, a summary naming every
-        failure and why."""
+        """`action` on every marked key: each planned (its unasked inputs from their
+        suggestions, as a single run fills them), one confirmation listing them all (with what
+        would refuse; typed as the count for a destructive action), each run and audited on
+        its own, a summary naming every failure and why."""
+        from screens.action_modal import AskScreen, shown
         from screens.confirm import ConfirmScreen
 
         book = self.runbook()
         plans = []
         try:
             for key in keys:
-                params = action.parse({})
-                plans.append(await book.plan(action, await book.locate(action, key), params))
+                target = await book.locate(action, key)
+                given = {name: s.default for name, s in (await book.suggest(action, target, {})).items()
+                         if s.default is not None}  # fmt: skip
+                plans.append(await book.plan(action, target, action.parse(given)))
         except (ServiceError, ValueError) as exc:
             self.tell(str(exc), severity="error", title=f"{action.title}: nothing was done")
             return {}
-        lines = [f"  {p.target}" + (f"  (will refuse: {p.refusal})" if p.refusal else "") for p in plans[:20]]
+        typed = any(p.confirmation is Confirmation.TYPED for p in plans)
+
+        def line(p: Plan) -> str:
+            said = p.target if not typed else inert(p.preview.summary.split(". ")[0], 110)
+            return f"  {said}" + (f"  (will refuse: {p.refusal})" if p.refusal else "")
+
+        lines = [line(p) for p in plans[:20]]
         more = [f"  … and {len(plans) - 20} more"] if len(plans) > 20 else []
         calls = plans[0].preview.calls[0].split("\n")[0] if plans and plans[0].preview.calls else ""
         question = f"{action.title} for {len(plans)} {action.target_kind}s, each: {calls}\n" + "\n".join(
             lines + more
         )
-        from screens.action_modal import shown
-
-        if not await self.app.push_screen_wait(ConfirmScreen(shown(question))):
+        if typed:
+            word = str(len(plans))
+            answer = await self.app.push_screen_wait(
+                AskScreen(f"{question}\n\nType {word} to confirm all {word}.")
+            )
+            if answer is None:
+                return {}
+            if answer.strip() != word:
+                self.tell(f"not confirmed: type {word} (the count) to confirm", severity="error",
+                          title=f"{action.title}: nothing was done")  # fmt: skip
+                return {}
+        elif not await self.app.push_screen_wait(ConfirmScreen(shown(question))):
             return {}
         outcomes: dict[str, Outcome] = {}
         for n, plan in enumerate(plans, start=1):
             self.tell(f"{action.title} {n}/{len(plans)}: {short_id(plan.target)}", timeout=1.5)
             try:
-                outcomes[plan.target] = await book.run(plan)
+                confirmed = plan.typed_word if plan.confirmation is Confirmation.TYPED else None
+                outcomes[plan.target] = await book.run(plan, confirmed=confirmed)
             except ServiceError as exc:
                 self.tell(f"stopped: {exc}", severity="error")
                 break

@@ -19,6 +19,15 @@ ROLES = ("viewer", "support", "oncall", "admin")
 Progress = Callable[[str], None]
 
 
+# The keys that run runbook actions: an uppercase letter, or (the 26 letters being taken) one
+# of these symbols. Lowercase letters, digits and other keys never act.
+ACTION_SYMBOLS = ("$", ">")
+
+
+def is_action_key(key: str) -> bool:
+    return len(key) == 1 and (key.isupper() or key in ACTION_SYMBOLS)
+
+
 def role_rank(role: str) -> int:
     return ROLES.index(role) if role in ROLES else 0
 

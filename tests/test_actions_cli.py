@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from console.sandbox.fake_kube import FakeKube, populate
 from console.settings import Settings, real_user
 from console.wiring import build_services
+from services.action import is_action_key
 from services.actions import ALL_ACTIONS, AREA_OF
 from services.incident_actions import DECLARE_INCIDENT
 from services.order_actions import CANCEL
@@ -135,6 +136,15 @@ def _sleeping_session(owner_dsn: str) -> str:
     return str(made.start("SELECT pg_sleep(300)", bot_dsn(owner_dsn)))
 
 
+def _payment(name: str, stripe, owner_dsn: str) -> str:
+    """A paid checkout session whose webhook failed, for a real user: the event to resend,
+    or the session to credit."""
+    user = value(owner_dsn, "SELECT id::text FROM users ORDER BY created_at LIMIT 1")
+    stripe.events.add_endpoint("https://bot.example/webhooks/stripe")
+    session, event = stripe.events.add_paid_session(user, 2500, credits=2500, delivered=False)
+    return event.id if name == "resend_webhook" else session["id"]
+
+
 def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) -> tuple[str, list[str]]:
     """(target, --set arguments) that make `name` runnable right now on the seeded world."""
     if name in ("cancel_query", "terminate_session"):
@@ -204,7 +214,10 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
         env.update(s3_env(s3, seeded_runtime_db))
     if AREA_OF[name] == "database":
         env["OPSCONSOLE_RESTORE_DSN"] = seeded_db  # the maintenance login: owns the tables
-    target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url, env)
+    if AREA_OF[name] == "payments":
+        target, sets = _payment(name, fakes.stripe, seeded_db), []
+    else:
+        target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url, env)
     assert target, f"the seeded world has no target for {name}"
     before = value(seeded_db, "SELECT count(*) FROM ops.audit_log WHERE phase = 'outcome'")
 
@@ -359,11 +372,11 @@ def test_within_a_screen_no_two_bindings_share_a_key():
 
 
 def test_an_action_key_means_one_action_everywhere_and_view_keys_never_act():
-    """The rule (README, Keys): an uppercase letter runs a runbook action and means the same
-    action in every area; lowercase keys only show things (tabs, views, filters, follow)."""
+    """The rule (README, Keys): an uppercase letter (or `$`, `>`) runs a runbook action and means
+    the same action in every area; lowercase keys only show things (tabs, views, filters, follow)."""
     seen: dict[str, str] = {}
     for action in ALL_ACTIONS.values():
-        assert action.key.isupper() and len(action.key) == 1, action.name
+        assert is_action_key(action.key), action.name
         assert seen.setdefault(action.key, action.name) == action.name, (
             action.key,
             seen[action.key],
@@ -372,6 +385,6 @@ def test_an_action_key_means_one_action_everywhere_and_view_keys_never_act():
     for screen in _screens():
         for binding in screen.BINDINGS:
             if binding.action.startswith("act("):
-                assert binding.key.isupper()
+                assert is_action_key(binding.key)
             else:
-                assert not (len(binding.key) == 1 and binding.key.isupper()), (screen.__name__, binding.key)
+                assert not is_action_key(binding.key), (screen.__name__, binding.key)
