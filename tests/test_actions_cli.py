@@ -217,7 +217,8 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
     if AREA_OF[name] == "payments":
         target, sets = _payment(name, fakes.stripe, seeded_db), []
     else:
-        target, sets = case(name, seeded_runtime_db, seeded_db, str(cluster.config_path), alertmanager.url, env)
+        kube = str(cluster.config_path)
+        target, sets = case(name, seeded_runtime_db, seeded_db, kube, alertmanager.url, env)
     assert target, f"the seeded world has no target for {name}"
     before = value(seeded_db, "SELECT count(*) FROM ops.audit_log WHERE phase = 'outcome'")
 
