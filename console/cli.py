@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from console.commands import actions, backup, db, incidents, nodes, orders, pricing, sandbox, saves, system
+from console.commands import (
+    actions,
+    backup,
+    db,
+    incidents,
+    nodes,
+    orders,
+    payments,
+    pricing,
+    sandbox,
+    saves,
+    system,
+)
 from console.commands.common import ConfigOption, Globals, settings_or_exit
 
 cli = typer.Typer(
@@ -40,7 +52,7 @@ def main_command(
         run_tui(settings_or_exit(ctx), read_only=read_only, dry_run=dry_run)
 
 
-for module in (system, orders, nodes, incidents, actions, sandbox, backup, saves, pricing, db):
+for module in (system, orders, nodes, incidents, actions, sandbox, backup, saves, pricing, payments, db):
     module.register(cli)
 
 
