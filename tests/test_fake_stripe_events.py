@@ -3,7 +3,9 @@ the real stripe library the way the payments area will."""
 
 from __future__ import annotations
 
+import threading
 import time
+from functools import partial
 
 import pytest
 import stripe
@@ -135,3 +137,39 @@ async def test_checkout_session_retrieved_and_listed(fake, client):
     assert len(page.data) == 2 and page.has_more
     with pytest.raises(stripe.InvalidRequestError, match=r"No such checkout\.session"):
         await client.v1.checkout.sessions.retrieve_async("cs_test_missing")
+
+
+async def test_creation_time_delivery_through_the_hook_and_a_failed_one_stays_pending(fake, client):
+    tried: list[str] = []
+
+    async def deliver(ev, ep):  # the endpoint answers 500 for user 13
+        tried.append(ev.id)
+        if ev.obj["metadata"]["user_id"] == "13":
+            raise RuntimeError("500")
+        return True
+
+    fake.events.deliver = deliver
+    we = fake.call(fake.events.add_endpoint, "https://bot.example/webhooks/stripe")
+    _, ok = fake.call(fake.events.add_paid_session, 12, 499)
+    _, bad = fake.call(fake.events.add_paid_session, 13, 499)
+    _, forced = fake.call(partial(fake.events.add_paid_session, 14, 499, delivered=False))
+    assert tried == [ok.id, bad.id]  # delivered=False: a failure recorded, nothing tried
+    pending = {e.id for e in (await client.v1.events.list_async({"delivery_success": False})).data}
+    assert pending == {bad.id, forced.id}
+
+    fake.call(fake.events.set_endpoint_status, we, False)
+    _, off = fake.call(fake.events.add_paid_session, 12, 499)
+    await client.raw_request_async("post", f"/v1/events/{off.id}/retry", webhook_endpoint=we)
+    assert tried == [ok.id, bad.id] and off.pending == {we}  # a disabled endpoint is never tried
+    fake.call(fake.events.set_endpoint_status, we, True)
+    await client.raw_request_async("post", f"/v1/events/{forced.id}/retry", webhook_endpoint=we)
+    assert tried[-1] == forced.id and not forced.pending
+
+
+def test_call_runs_on_the_server_loop_and_says_when_the_server_is_not_running(fake):
+    assert fake.call(lambda: threading.current_thread().name) == fake.name
+    with pytest.raises(KeyError):
+        fake.call(fake.events.set_endpoint_status, "we_missing", True)
+    fake.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        fake.call(fake.events.add_endpoint, "https://bot.example/hook")

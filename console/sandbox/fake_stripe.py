@@ -3,19 +3,34 @@ honoured, over-refunds refused), subscriptions (retrieve, cancel), balance. Form
 requests, JSON responses with `object` fields and Stripe's error shape, as stripe-python
 expects. `delay_next(prefix, s)` acts on the next matching request but answers late: the
 "refund went through, the client timed out" case. Events, webhook endpoints and checkout
-sessions live in `self.events` (console/sandbox/fake_stripe_events.py)."""
+sessions live in `self.events` (console/sandbox/fake_stripe_events.py); other threads change
+them through `call`. `bot_webhook` is the bot's webhook handler, for the sandbox's deliveries."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from console.sandbox.fake_stripe_events import StripeEventStore
+from console.sandbox.fake_stripe_events import Endpoint, Event, StripeEventStore
 from console.sandbox.loopback import LoopbackServer
+
+CREDITS_PER_USD = 100
+# The bot's webhook handler: one purchase per payment intent (migration 0018's partial index).
+BOT_CREDIT = """
+INSERT INTO credit_transactions (user_id, amount, transaction_type, description, stripe_payment_intent_id)
+VALUES ($1::uuid, $2, 'purchase', 'Credit pack', $3)
+ON CONFLICT (stripe_payment_intent_id)
+    WHERE transaction_type = 'purchase' AND stripe_payment_intent_id IS NOT NULL
+DO NOTHING
+"""
 
 
 def _error(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error"):
@@ -46,6 +61,52 @@ class FakeStripe(LoopbackServer):
 
     def refunded_total(self, pi: str) -> int:
         return sum(r["amount"] for r in self.refunds if r["payment_intent"] == pi)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The owner's pool on the business database (opened in setup, on the server's loop)."""
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} has no database: give it a dsn and start it")
+        return self._pool
+
+    def call(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        """Run `fn(*args)` on the server's loop (awaiting what it returns when awaitable),
+        then the webhook deliveries it queued, and return its result: how another thread (a
+        scenario, the sandbox's seed) changes the store while the server reads it. Raises
+        what fn raises, and RuntimeError when the server is not running."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not loop.is_running():
+            raise RuntimeError(f"{self.name} is not running")
+        if threading.current_thread() is thread:
+            raise RuntimeError(f"{self.name}.call from its own loop would wait on itself")
+
+        async def run() -> Any:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            await self.events.flush()
+            return result
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(60)
+
+    async def bot_webhook(self, event: Event, endpoint: Endpoint) -> bool:
+        """What the bot's webhook handler does with an event delivered to it: a paid
+        checkout.session.completed, or an async_payment_succeeded, credits the session's
+        metadata.credits to metadata.user_id, once per payment intent (ON CONFLICT DO NOTHING);
+        other events are acknowledged. Returns True (its 2xx); raises when the database
+        refuses (a 500: the delivery failed)."""
+        session = event.obj
+        paid = event.type == "checkout.session.async_payment_succeeded" or (
+            event.type == "checkout.session.completed" and session.get("payment_status") == "paid"
+        )
+        if not paid:
+            return True
+        metadata = session.get("metadata") or {}
+        said = metadata.get("credits")
+        credits = int(said) if said is not None else session["amount_total"] * CREDITS_PER_USD // 100
+        user = metadata.get("user_id") or session.get("client_reference_id")
+        await self.pool.execute(BOT_CREDIT, user, credits, session["payment_intent"])
+        return True
 
     async def setup(self) -> None:
         if self.dsn:

@@ -68,8 +68,13 @@ class Event:
 
 class StripeEventStore:
     """Webhook endpoints, checkout sessions and their events. `deliver(event, endpoint)` is
-    called for each delivery attempt (creation and resend); it returns whether the endpoint
-    answered 2xx. By default an enabled endpoint accepts and a disabled one is not tried."""
+    called for each delivery attempt to an enabled endpoint (at creation and on a resend); it
+    returns whether the endpoint answered 2xx (raising is a failed delivery too). Without it
+    an enabled endpoint accepts. A disabled endpoint is never tried: the event stays pending.
+
+    Not thread-safe: the server reads it from its loop, so other threads change it through
+    `FakeStripe.call`, which also attempts the deliveries an event's creation queued
+    (`flush`). Seeding before the server serves, or between a test's requests, may be direct."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.now = now
@@ -78,6 +83,7 @@ class StripeEventStore:
         self.events: list[Event] = []
         self.resends: list[tuple[str, str]] = []  # (event id, endpoint id), in order
         self.deliver: Callable[[Event, Endpoint], Awaitable[bool]] | None = None
+        self._outbox: list[tuple[Event, Endpoint]] = []  # creation-time deliveries not yet tried
 
     # -- seeding (sandbox and tests) --------------------------------------------------
     def add_endpoint(self, url: str, enabled_events: list[str] | None = None, *,
@@ -96,14 +102,31 @@ class StripeEventStore:
     def add_event(self, type_: str, obj: dict, *, created: int | None = None,
                   delivered: bool | None = None) -> Event:  # fmt: skip
         """Records an event for every endpoint that wants its type. `delivered=None`: each
-        enabled endpoint got it and each disabled one did not; True/False force it."""
+        disabled endpoint did not get it, and each enabled one did (with a `deliver` hook: is
+        sent it by the next `flush`, pending until then); True/False force it, untried."""
         ev = Event(f"evt_{secrets.token_hex(12)}", type_,
                    int(self.now() if created is None else created), dict(obj), len(self.events))  # fmt: skip
         for ep in self.endpoints.values():
-            if ep.wants(type_) and (delivered is False or (delivered is None and ep.status != "enabled")):
-                ev.pending.add(ep.id)
+            if not ep.wants(type_) or delivered is True:
+                continue
+            if delivered is None and ep.status == "enabled":
+                if self.deliver is None:
+                    continue
+                self._outbox.append((ev, ep))
+            ev.pending.add(ep.id)
         self.events.append(ev)
         return ev
+
+    async def flush(self) -> int:
+        """Attempt the deliveries that events' creation queued, oldest first; a failed one
+        leaves its event pending (a resend may land it later). Returns how many landed."""
+        landed = 0
+        while self._outbox:
+            ev, ep = self._outbox.pop(0)
+            if await self._attempt(ev, ep):
+                ev.pending.discard(ep.id)
+                landed += 1
+        return landed
 
     def add_paid_session(self, user_id: int | str, amount: int, *, created: int | None = None,
                          delivered: bool | None = None, async_payment: bool = False,
@@ -185,12 +208,14 @@ class StripeEventStore:
         return web.json_response(ev.wire())
 
     async def _attempt(self, ev: Event, ep: Endpoint) -> bool:
+        if ep.status != "enabled":  # Stripe sends nothing to a disabled endpoint
+            return False
         if self.deliver is not None:
             try:
                 return await self.deliver(ev, ep)
             except Exception:  # an endpoint that errors is a failed delivery
                 return False
-        return ep.status == "enabled"
+        return True
 
     async def _list_endpoints(self, request: web.Request) -> web.Response:
         rows = sorted(self.endpoints.values(), key=lambda e: e.created, reverse=True)

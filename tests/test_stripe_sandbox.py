@@ -1,0 +1,108 @@
+"""The sandbox's Stripe side on the real PostgreSQL: the bot's webhook handler credits what
+is delivered to it, once per payment intent, and nothing while its endpoint is disabled."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import asyncpg
+import pytest
+
+from console.sandbox.fake_stripe import FakeStripe
+from console.settings import Settings
+from console.wiring import build_services
+
+KEY = "sk_test_stripe_sandbox_0123"
+
+
+@pytest.fixture
+def stripe_fake(seeded_db):
+    server = FakeStripe(KEY, dsn=seeded_db)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def services(seeded_runtime_db, stripe_fake):
+    made = build_services(
+        Settings.isolated(
+            DATABASE_URL=seeded_runtime_db, STRIPE_SECRET_KEY=KEY, OPSCONSOLE_STRIPE_API_BASE=stripe_fake.url
+        ).resolved()
+    )
+    yield made
+    await made.close()
+
+
+async def fetch(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def purchases(dsn: str, payment_intent: str) -> list[tuple[str, int, str]]:
+    """The purchase credits of a payment intent: (user, credits, description)."""
+    rows = await fetch(
+        dsn,
+        "SELECT user_id::text, amount, description FROM credit_transactions "
+        "WHERE transaction_type = 'purchase' AND stripe_payment_intent_id = $1",
+        payment_intent,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def some_users(dsn: str, n: int) -> list[str]:
+    return [r[0] for r in await fetch(dsn, "SELECT id::text FROM users ORDER BY created_at, id LIMIT $1", n)]
+
+
+def bot_endpoint(fake: FakeStripe) -> str:
+    """The bot's endpoint, its handler hooked up, as the sandbox has it."""
+    fake.events.deliver = fake.bot_webhook
+    return fake.call(fake.events.add_endpoint, "http://127.0.0.1:9/webhooks/stripe")
+
+
+def paid(fake: FakeStripe, user: str, credits: int = 2500, **kwargs):
+    return fake.call(partial(fake.events.add_paid_session, user, credits, credits=credits, **kwargs))
+
+
+async def test_a_delivered_event_credits_the_user_once_however_often_it_is_resent(
+    seeded_db, stripe_fake, services
+):
+    user = (await some_users(seeded_db, 1))[0]
+    we = bot_endpoint(stripe_fake)
+    session, event = paid(stripe_fake, user, 5000)
+    assert not event.pending  # delivered at creation
+    assert await purchases(seeded_db, session["payment_intent"]) == [(user, 5000, "Credit pack")]
+    for _ in range(2):  # a resend of a delivered event, twice: the bot's insert conflicts
+        await services.payments.resend(event.id, we)
+    assert stripe_fake.events.resends == [(event.id, we)] * 2
+    assert await purchases(seeded_db, session["payment_intent"]) == [(user, 5000, "Credit pack")]
+
+
+async def test_an_async_session_is_credited_on_its_success_and_a_disabled_endpoint_gets_nothing(
+    seeded_db, stripe_fake, services
+):
+    user, other = await some_users(seeded_db, 2)
+    we = bot_endpoint(stripe_fake)
+    session, completed = paid(stripe_fake, user, async_payment=True)
+    assert not completed.pending and await purchases(seeded_db, session["payment_intent"]) == []
+    succeeded = stripe_fake.call(stripe_fake.events.succeed_async_payment, session["id"])
+    assert not succeeded.pending
+    assert await purchases(seeded_db, session["payment_intent"]) == [(user, 2500, "Credit pack")]
+
+    stripe_fake.call(stripe_fake.events.set_endpoint_status, we, False)
+    off, event = paid(stripe_fake, other)
+    await services.payments.resend(event.id, we)
+    assert event.pending == {we} and await purchases(seeded_db, off["payment_intent"]) == []
+    stripe_fake.call(stripe_fake.events.set_endpoint_status, we, True)
+    await services.payments.resend(event.id, we)
+    assert not event.pending
+    assert await purchases(seeded_db, off["payment_intent"]) == [(other, 2500, "Credit pack")]
+
+
+async def test_a_delivery_the_bot_fails_leaves_the_event_pending(seeded_db, stripe_fake):
+    bot_endpoint(stripe_fake)
+    session, event = paid(stripe_fake, "00000000-0000-4000-8000-000000000000")  # no such user
+    assert event.pending and await purchases(seeded_db, session["payment_intent"]) == []
