@@ -75,5 +75,7 @@ def build_services(settings: Resolved) -> Services:
         pricing=PricingService(postgres, ceiling=settings.price_ceiling),
     )
     services.reconcile = ReconcileService(services.payments, postgres, services.alerts)
+    if services.payments.configured:
+        services.alerts.webhook_endpoints = services.reconcile.endpoints
     services.alerts.backup_status = services.backups.status
     return services

@@ -113,6 +113,10 @@ class AlertsService:
         # monthly drill are alerts too. Listing the bucket is read at most once a minute.
         self.backup_status: Callable[[], Awaitable[Any]] | None = None
         self._backup_read: tuple[float, Any] | None = None
+        # Stripe's webhook endpoints (ReconcileService.endpoints), set by the wiring: a disabled
+        # endpoint is an alert (Stripe delivers nothing to it). Read at most once a minute.
+        self.webhook_endpoints: Callable[[], Awaitable[list[Any]]] | None = None
+        self._endpoints_read: tuple[float, list[Any]] | None = None
 
     # -- Prometheus ---------------------------------------------------------------------
 
@@ -275,7 +279,8 @@ class AlertsService:
         """Prometheus, Alertmanager and the runbooks' conditions, each failing alone;
         raises ServiceError only when every configured source failed."""
         sources = {"prometheus": self.prometheus_alerts, "alertmanager": self.alertmanager_alerts,
-                   "console": self.business_alerts, "backups": self.backup_alerts}  # fmt: skip
+                   "console": self.business_alerts, "backups": self.backup_alerts,
+                   "payments": self.webhook_alerts}  # fmt: skip
         found: dict[str, list[Alert]] = {}
         failed: list[str] = []
         errors: list[ServiceError] = []
@@ -289,7 +294,7 @@ class AlertsService:
                 errors.append(exc)
         if errors and not found:
             raise errors[0]
-        console = found.get("console", []) + found.get("backups", [])
+        console = found.get("console", []) + found.get("backups", []) + found.get("payments", [])
         merged = merge(found.get("prometheus", []), found.get("alertmanager", []), console)
         return AlertsSnapshot(tuple(merged), tuple(failed), len(found) + len(failed))
 
@@ -319,6 +324,28 @@ class AlertsService:
             found.append(Alert("RestoreDrillOverdue", "firing", "warning", labels, None, "console",
                                status.drill_line))  # fmt: skip
         return found
+
+    async def webhook_alerts(self) -> list[Alert]:
+        """GIVRWRLD's "verify the endpoint is Active": a disabled Stripe webhook endpoint is
+        critical (no payment credits anyone), no endpoint at all too. Raises NotConfigured
+        without Stripe, ServiceError when Stripe cannot be read."""
+        if self.webhook_endpoints is None:
+            raise NotConfigured("payments are not wired")
+        if self._endpoints_read and time.monotonic() - self._endpoints_read[0] < BACKUP_CHECK_EVERY:
+            endpoints = self._endpoints_read[1]
+        else:
+            endpoints = await self.webhook_endpoints()
+            self._endpoints_read = (time.monotonic(), endpoints)
+        if not endpoints:
+            labels = {"alertname": "StripeWebhookMissing"}
+            said = "Stripe has no webhook endpoint: payments credit no one"
+            return [Alert("StripeWebhookMissing", "firing", "critical", labels, None, "console", said)]
+        return [
+            Alert("StripeWebhookDisabled", "firing", "critical",
+                  {"alertname": "StripeWebhookDisabled", "endpoint": e.id}, None, "console",
+                  f"Stripe disabled the webhook endpoint {e.url}: payments are not credited")
+            for e in endpoints if e.disabled
+        ]  # fmt: skip
 
     async def business_alerts(self) -> list[Alert]:
         """The GIVRWRLD runbooks' alert conditions, evaluated in SQL now; raises ServiceError."""

@@ -135,6 +135,12 @@ async def _credit_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
         )
     if not session.paid:
         warnings.append(f"the session is {session.payment_status}, not paid: it will be refused")
+    if not await env.services.postgres.run("purchase_once_index"):
+        warnings.append(
+            "credit_transactions has no unique purchase per payment intent: a webhook resend that lands "
+            "after this credit would credit again (create the index of "
+            "sql/migrations/0018_ref_purchase_once.sql)"
+        )
     return Preview(summary, calls, tuple(warnings))
 
 

@@ -337,3 +337,27 @@ async def test_support_may_resend_but_not_credit_and_read_only_blocks_both(seede
         assert (await reader.run(plan, confirmed=plan.typed_word)).status == "refused"
     assert await credit_rows(seeded_db, session["payment_intent"]) == 0
     assert not stripe_fake.events.resends
+
+
+async def test_a_disabled_webhook_endpoint_is_a_critical_alert(seeded_db, stripe_fake, services):
+    await seed(seeded_db, stripe_fake.events, credited=1, owed=0)
+    assert not [a for a in (await services.alerts.snapshot()).firing() if a.name.startswith("StripeWebhook")]
+    endpoint = next(iter(stripe_fake.events.endpoints))
+    stripe_fake.events.set_endpoint_status(endpoint, False)
+    services.alerts._endpoints_read = None  # past the minute the endpoints are cached for
+    firing = [a for a in (await services.alerts.snapshot()).firing() if a.name == "StripeWebhookDisabled"]
+    assert [(a.severity, a.labels["endpoint"]) for a in firing] == [("critical", endpoint)]
+    assert "https://bot.example/api/stripe/webhook" in firing[0].summary
+    stripe_fake.stop()  # Stripe away: the other sources still answer
+    services.alerts._endpoints_read = None
+    snapshot = await services.alerts.snapshot()
+    assert any(f.startswith("payments:") for f in snapshot.failed)
+
+
+async def test_without_the_unique_purchase_index_the_credit_preview_warns(seeded_db, stripe_fake, services):
+    session = (await seed(seeded_db, stripe_fake.events, credited=0, owed=1))["owed"][0]
+    plan = await book(services).plan(CREDIT, session["id"], {})
+    assert not [w for w in plan.preview.warnings if "unique purchase" in w]
+    await fetch(seeded_db, "DROP INDEX credit_transactions_purchase_once")
+    plan = await book(services).plan(CREDIT, session["id"], {})
+    assert [w for w in plan.preview.warnings if "a webhook resend that lands after this credit" in w]
