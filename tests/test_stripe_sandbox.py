@@ -1,18 +1,22 @@
 """The sandbox's Stripe side on the real PostgreSQL: the bot's webhook handler credits what
-is delivered to it, once per payment intent, and nothing while its endpoint is disabled."""
+is delivered to it, once per payment intent, and nothing while its endpoint is disabled; the
+seed mirrors the purchases of the last 30 days and owes the runbook's few."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 import asyncpg
 import pytest
 
 from console.sandbox.fake_stripe import FakeStripe
+from console.sandbox.stripe_seed import seed_stripe
 from console.settings import Settings
 from console.wiring import build_services
 
 KEY = "sk_test_stripe_sandbox_0123"
+BOT_URL = "http://127.0.0.1:9"  # the endpoint's url; the handler is called in process
 
 
 @pytest.fixture
@@ -106,3 +110,29 @@ async def test_a_delivery_the_bot_fails_leaves_the_event_pending(seeded_db, stri
     bot_endpoint(stripe_fake)
     session, event = paid(stripe_fake, "00000000-0000-4000-8000-000000000000")  # no such user
     assert event.pending and await purchases(seeded_db, session["payment_intent"]) == []
+
+
+async def test_the_seed_mirrors_the_purchases_and_owes_exactly_three_and_awaits_one(
+    seeded_db, stripe_fake, services
+):
+    recent = await fetch(
+        seeded_db,
+        "SELECT stripe_payment_intent_id FROM credit_transactions WHERE transaction_type = 'purchase' "
+        "AND stripe_payment_intent_id IS NOT NULL AND created_at >= now() - interval '30 days'",
+    )
+    rows_before = (await fetch(seeded_db, "SELECT count(*) FROM credit_transactions"))[0][0]
+    said = seed_stripe(stripe_fake, BOT_URL)
+    assert said == f"{len(recent) + 4} checkout sessions, 3 undelivered, 1 awaiting its bank"
+
+    (endpoint,) = await services.reconcile.endpoints()
+    assert endpoint.url == f"{BOT_URL}/webhooks/stripe" and not endpoint.disabled
+    assert set(endpoint.enabled_events) == {"checkout.session.completed",
+                                            "checkout.session.async_payment_succeeded"}  # fmt: skip
+    found = await services.reconcile.reconciliation("30d")
+    assert len(found.owed) == 3 and found.path == "resend"
+    assert all(o.resendable and o.age < timedelta(hours=24) and o.email for o in found.owed)
+    assert len(found.awaiting) == 1 and found.paid == len(recent) + 3
+    # Every mirrored purchase matches its own credit, on its payment intent.
+    assert len(found.matched_by) == len(recent) >= 6
+    assert all("(payment intent)" in how for how in found.matched_by.values())
+    assert (await fetch(seeded_db, "SELECT count(*) FROM credit_transactions"))[0][0] == rows_before

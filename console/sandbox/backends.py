@@ -232,6 +232,7 @@ class Sandbox:
         from console.sandbox.fake_kube import FakeKube, populate
         from console.sandbox.fake_panel import FakePanel
         from console.sandbox.fake_stripe import FakeStripe
+        from console.sandbox.stripe_seed import seed_stripe
 
         # The provisioning functions' stand-in: retried orders really get a server.
         self.functions = FakeFunctions(self.owner_dsn, service_key=secrets.token_urlsafe(16))
@@ -246,6 +247,7 @@ class Sandbox:
         self.kubeconfig = self.kube.kubeconfig(self.home / "demo-kubeconfig")
         say(f"loopback fakes: functions {self.functions.url}, Stripe {self.payments.url}, "
             f"panel {self.panel.url}, Kubernetes {self.kube.url}, bot {self.bot.url}")  # fmt: skip
+        say(f"stripe: {seed_stripe(self.payments, self.bot.url)}")
 
     def _start_s3(self) -> None:
         """moto's S3 server in this process (S3Server.store, for seeding and dating objects,
