@@ -1,16 +1,20 @@
 """The sandbox's Stripe side on the real PostgreSQL: the bot's webhook handler credits what
 is delivered to it, once per payment intent, and nothing while its endpoint is disabled; the
-seed mirrors the purchases of the last 30 days and owes the runbook's few."""
+seed mirrors the purchases of the last 30 days and owes the runbook's few; the
+webhook-failure scenario leaves more than 50 owed, and once fixed credits what comes."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 
+from console.sandbox.fake_bot import FakeBot
 from console.sandbox.fake_stripe import FakeStripe
+from console.sandbox.scenarios import WebhookFailure
 from console.sandbox.stripe_seed import seed_stripe
 from console.settings import Settings
 from console.wiring import build_services
@@ -36,6 +40,20 @@ async def services(seeded_runtime_db, stripe_fake):
     )
     yield made
     await made.close()
+
+
+@pytest.fixture
+def bot():
+    with FakeBot() as server:
+        yield server
+
+
+class NoPods:
+    """Kubernetes as the scenario sees it, without bot pods to log to (tests/test_sandbox.py
+    reads the bot's log on a FakeKube)."""
+
+    def objects(self, kind: str, namespace: str) -> list[dict]:
+        return []
 
 
 async def fetch(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
@@ -136,3 +154,47 @@ async def test_the_seed_mirrors_the_purchases_and_owes_exactly_three_and_awaits_
     assert len(found.matched_by) == len(recent) >= 6
     assert all("(payment intent)" in how for how in found.matched_by.values())
     assert (await fetch(seeded_db, "SELECT count(*) FROM credit_transactions"))[0][0] == rows_before
+
+
+async def test_webhook_failure_leaves_over_fifty_owed_until_fixed_then_credits_and_a_resend_lands_once(
+    seeded_db, stripe_fake, bot, services
+):
+    seed_stripe(stripe_fake, bot.url)
+    sandbox = SimpleNamespace(payments=stripe_fake, bot=bot, kube=NoPods(), owner_dsn=seeded_db)
+    scenario = WebhookFailure(sandbox)
+    scenario.setup()
+    for tick in range(1, 600):  # the ten minutes of the outage, a paid session every 30 s
+        scenario.step(tick)
+    (endpoint,) = await services.reconcile.endpoints()
+    assert endpoint.disabled and bot.webhook_failures_per_second > 0
+    during = await services.reconcile.reconciliation("24h")
+    assert len(during.owed) == 3 + 60 + 19 and during.path == "credit"
+    assert all(o.undelivered and o.resendable for o in during.owed)
+
+    for tick in range(600, 661):  # fixed at 600 s; sessions at 600, 630 and 660 are credited
+        scenario.step(tick)
+    (endpoint,) = await services.reconcile.endpoints()
+    assert not endpoint.disabled and bot.webhook_failures_per_second == 0
+    after = await services.reconcile.reconciliation("24h")
+    assert {o.session.id for o in after.owed} == {o.session.id for o in during.owed}
+    latest = list(stripe_fake.events.sessions.values())[-3:]
+    for session in latest:
+        meta = session["metadata"]
+        assert await purchases(seeded_db, session["payment_intent"]) == [
+            (meta["user_id"], int(meta["credits"]), "Credit pack")
+        ]
+
+    owed = after.owed[-1]
+    for _ in range(2):  # the resend, and a second click: one credit
+        await services.payments.resend(owed.undelivered, endpoint.id)
+    assert await purchases(seeded_db, owed.session.payment_intent) == [
+        (owed.session.user_id, owed.session.credits, "Credit pack")
+    ]
+    left = await services.reconcile.reconciliation("24h")
+    assert len(left.owed) == len(after.owed) - 1 and owed.session.id not in {o.session.id for o in left.owed}
+
+    again = WebhookFailure(sandbox)
+    again.setup()
+    assert stripe_fake.events.endpoints[endpoint.id].status == "disabled"
+    again.teardown()
+    assert stripe_fake.events.endpoints[endpoint.id].status == "enabled"

@@ -11,6 +11,7 @@ import threading
 from typing import Any, ClassVar
 
 from console.sandbox.backends import say
+from console.sandbox.stripe_seed import add_paid_sessions, bot_endpoint, set_endpoint, user_ids
 
 log = logging.getLogger(__name__)
 
@@ -186,23 +187,80 @@ class NodeFull(Scenario):
 class WebhookFailure(Scenario):
     name = "webhook-failure"
     summary = (
-        "Stripe webhook deliveries fail (a wrong signing secret): the bot's failure counter "
-        "rises, PaymentWebhookFailures fires, the bot's log says why"
+        "Stripe webhook deliveries fail (a wrong signing secret): the endpoint is disabled, ~60 paid "
+        "checkout sessions of the last 2 hours have no credits and another comes every 30 s; the bot's "
+        "failure counter rises, PaymentWebhookFailures fires, the bot's log says why; after 10 minutes "
+        "the secret is fixed, new payments are credited, the outage's stay owed until credited"
     )
+    backlog = 60  # paid sessions the outage left undelivered: over the runbook's 50, so credit them
+    backlog_over = 7200.0  # seconds back they were paid over
+    checkout_every = 30.0  # seconds of scenario time between new paid sessions
+    outage = 600.0  # seconds of scenario time until the secret is fixed and the endpoint enabled
+
+    def __init__(self, sandbox: Any, *, outage: float | None = None, **kwargs: Any):
+        super().__init__(sandbox, **kwargs)
+        if outage is not None:
+            self.outage = outage
+        self.failing = True
+        self.endpoint: str | None = None  # the bot's webhook endpoint at the fake Stripe
+        self.users: list[str] = []  # who buys credit packs
+
+    @property
+    def payments(self) -> Any:
+        return getattr(self.sandbox, "payments", None)  # a stand-in with only the bot has none
 
     def setup(self) -> None:
         self.sandbox.bot.set_rate("webhook_failures", 0.2)
         self.sandbox.bot.set_rate("errors", 0.3)
+        if self.payments is None:
+            return
+        self.endpoint = bot_endpoint(self.payments, self.sandbox.bot.url)
+        set_endpoint(self.payments, self.endpoint, enabled=False)
+        self.users = user_ids(self.payments)
+        if not self.users:
+            return
+        buyers = self.rng.choices(self.users, k=self.backlog)
+        made = add_paid_sessions(self.payments, buyers, self.rng, within=self.backlog_over)
+        say(f"webhook-failure: endpoint {self.endpoint} disabled, {len(made)} paid checkout sessions of the "
+            f"last 2 hours undelivered; fixed after {self.outage:g} s of scenario time")  # fmt: skip
 
     def step(self, tick: int) -> None:
-        if self.every(tick, 5):
-            pods = self.bot_pods()
-            if pods:
-                pod = self.rng.choice(pods)["metadata"]["name"]
-                event = f"evt_{self.rng.getrandbits(64):016x}"
-                said = (f"stripe webhook {event}: signature verification failed (No signatures found "
-                        "matching the expected signature for payload); answered 400")  # fmt: skip
-                self.sandbox.kube.log(NAMESPACE, pod, _log_line("ERROR", said))
+        if self.failing and tick >= round(self.outage):
+            self.recover()
+        if self.failing and self.every(tick, 5):
+            event = f"evt_{self.rng.getrandbits(64):016x}"
+            said = (f"stripe webhook {event}: signature verification failed (No signatures found "
+                    "matching the expected signature for payload); answered 400")  # fmt: skip
+            self.bot_log("ERROR", said)
+        if self.users and self.every(tick, self.checkout_every):
+            ((session, event),) = add_paid_sessions(self.payments, [self.rng.choice(self.users)], self.rng)
+            if not event.pending:
+                meta = session["metadata"]
+                self.bot_log("INFO", f"stripe webhook {event.id}: {session['id']} paid, credited "
+                                     f"{meta['credits']} credits to user {meta['user_id']}")  # fmt: skip
+
+    def recover(self) -> None:
+        """The signing secret is fixed: the endpoint is enabled, the bot's failures stop."""
+        if self.endpoint:
+            set_endpoint(self.payments, self.endpoint, enabled=True)
+        self.sandbox.bot.set_rate("webhook_failures", CALM_RATES["webhook_failures"])
+        self.sandbox.bot.set_rate("errors", CALM_RATES["errors"])
+        self.failing = False
+        say("webhook-failure: the signing secret is fixed and the endpoint enabled: new payments are "
+            "credited; the outage's sessions stay owed until credited (Payments, reconcile)")  # fmt: skip
+
+    def bot_log(self, level: str, message: str) -> None:
+        pods = self.bot_pods()
+        if pods:
+            pod = self.rng.choice(pods)["metadata"]["name"]
+            self.sandbox.kube.log(NAMESPACE, pod, _log_line(level, message))
+
+    def teardown(self) -> None:
+        if self.endpoint:
+            try:
+                set_endpoint(self.payments, self.endpoint, enabled=True)
+            except Exception as exc:  # the fake Stripe stopped first: it goes with the sandbox
+                log.warning("webhook-failure: the endpoint stays disabled: %s", exc)
 
 
 class DbOutage(Scenario):
