@@ -11,6 +11,7 @@ import typer
 from console.commands import (
     actions,
     backup,
+    check,
     db,
     incidents,
     nodes,
@@ -52,7 +53,20 @@ def main_command(
         run_tui(settings_or_exit(ctx), read_only=read_only, dry_run=dry_run)
 
 
-for module in (system, orders, nodes, incidents, actions, sandbox, backup, saves, pricing, payments, db):
+for module in (
+    system,
+    orders,
+    nodes,
+    incidents,
+    actions,
+    sandbox,
+    backup,
+    saves,
+    pricing,
+    payments,
+    db,
+    check,
+):
     module.register(cli)
 
 

@@ -7,6 +7,7 @@ from services.alerts import AlertsService
 from services.audit import AuditService
 from services.backups import BackupsService
 from services.bundle import Services
+from services.checklists import ChecklistService
 from services.claims import ClaimsService
 from services.dbcare import DbCareService
 from services.health import BotHealthService
@@ -75,6 +76,7 @@ def build_services(settings: Resolved) -> Services:
         pricing=PricingService(postgres, ceiling=settings.price_ceiling),
     )
     services.reconcile = ReconcileService(services.payments, postgres, services.alerts)
+    services.checklists = ChecklistService(services)
     if services.payments.configured:
         services.alerts.webhook_endpoints = services.reconcile.endpoints
     services.alerts.backup_status = services.backups.status

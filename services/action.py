@@ -21,7 +21,7 @@ Progress = Callable[[str], None]
 
 # The keys that run runbook actions: an uppercase letter, or (the 26 letters being taken) one
 # of these symbols. Lowercase letters, digits and other keys never act.
-ACTION_SYMBOLS = ("$", ">")
+ACTION_SYMBOLS = ("$", ">", "+", "!")
 
 
 def is_action_key(key: str) -> bool:

@@ -5,6 +5,7 @@ scaling deployment agis-bot") whichever area declared the action."""
 from __future__ import annotations
 
 from services.backup_actions import BACKUP_ACTIONS
+from services.checklist_actions import CHECKLIST_ACTIONS
 from services.db_actions import DB_ACTIONS
 from services.incident_actions import ALERT_ACTIONS, INCIDENT_ACTIONS
 from services.kube_actions import KUBE_ACTIONS
@@ -22,6 +23,7 @@ BY_AREA: dict[str, tuple[Action, ...]] = {
     "database": DB_ACTIONS,
     "pricing": PRICING_ACTIONS,
     "payments": PAYMENT_ACTIONS,
+    "checklists": CHECKLIST_ACTIONS,
 }
 ALL_ACTIONS: dict[str, Action] = {a.name: a for actions in BY_AREA.values() for a in actions}
 AREA_OF: dict[str, str] = {a.name: area for area, actions in BY_AREA.items() for a in actions}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from services.alerts import AlertsService
 from services.audit import AuditService
 from services.backups import BackupsService
+from services.checklists import ChecklistService
 from services.claims import ClaimsService
 from services.dbcare import DbCareService
 from services.health import BotHealthService, Probe
@@ -52,6 +53,7 @@ class Services:
     pricing: PricingService
     # The payments area's reads (Stripe, Prometheus and PostgreSQL together): set by the wiring.
     reconcile: ReconcileService = field(init=False)
+    checklists: ChecklistService = field(init=False)  # reads every other service: set by the wiring
 
     async def open(self) -> None:
         """Prepare what needs preparing; never fails because a backend is down."""
