@@ -145,6 +145,22 @@ def _payment(name: str, stripe, owner_dsn: str) -> str:
     return event.id if name == "resend_webhook" else session["id"]
 
 
+def _checklist(name: str, dsn: str) -> tuple[str, list[str]]:
+    """The weekly checklist's open run, walked now: a manual item to answer, or the run to sign."""
+
+    async def walk() -> None:
+        services = build_services(Settings.isolated(DATABASE_URL=dsn).resolved())
+        try:
+            await services.checklists.walk("weekly", "walker")
+        finally:
+            await services.close()
+
+    asyncio.run(walk())
+    if name == "checklist_answer":
+        return "weekly/support-tickets", ["--set", "done=yes", "--set", "note=all answered"]
+    return "weekly", []
+
+
 def case(name: str, dsn: str, owner_dsn: str, kube: str, am_url: str, env=None) -> tuple[str, list[str]]:
     """(target, --set arguments) that make `name` runnable right now on the seeded world."""
     if name in ("cancel_query", "terminate_session"):
@@ -216,6 +232,8 @@ def test_every_action_previews_dry_runs_and_refuses_from_the_command_line(
         env["OPSCONSOLE_RESTORE_DSN"] = seeded_db  # the maintenance login: owns the tables
     if AREA_OF[name] == "payments":
         target, sets = _payment(name, fakes.stripe, seeded_db), []
+    elif AREA_OF[name] == "checklists":
+        target, sets = _checklist(name, seeded_runtime_db)
     else:
         kube = str(cluster.config_path)
         target, sets = case(name, seeded_runtime_db, seeded_db, kube, alertmanager.url, env)

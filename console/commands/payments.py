@@ -130,7 +130,7 @@ def _print_reconciliation(r: Reconciliation) -> None:
         f"{len(r.awaiting):,} awaiting an async payment"
     )
     if r.owed:
-        echo(f"{'session':<34} {'user':<28} {'amount':>10} {'credits':>8} {'age':>10}  event")
+        echo(f"{'session':<34} {'user':<28} {'amount':>13} {'credits':>8} {'age':>10}  event")
     for o in r.owed:
         s = o.session
         who = o.email or s.user_id or "?"
@@ -138,8 +138,8 @@ def _print_reconciliation(r: Reconciliation) -> None:
         if o.undelivered and not o.resendable:
             event += " (past 30 days)"
         echo(
-            f"{s.id[:34]:<34} {who[:28]:<28} {s.amount / 100:>9,.2f}{s.currency[:1].upper()} {s.credits:>8,} "
-            f"{_age(o.age.total_seconds()):>10}  {event}"
+            f"{s.id[:34]:<34} {who[:28]:<28} {s.amount / 100:>9,.2f} {s.currency.upper()[:3]:<3} "
+            f"{s.credits:>8,} {_age(o.age.total_seconds()):>10}  {event}"
         )
     echo(r.advice())
 
