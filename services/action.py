@@ -21,10 +21,13 @@ Progress = Callable[[str], None]
 
 # The keys that run runbook actions: an uppercase letter, or (the 26 letters being taken) one
 # of these symbols. Lowercase letters, digits and other keys never act.
-ACTION_SYMBOLS = ("$", ">", "+", "!")
+ACTION_SYMBOLS = (">", "+", "=", "!")
+_SYMBOL_NAMES = {"greater_than_sign": ">", "plus": "+", "equals_sign": "=", "exclamation_mark": "!"}
 
 
 def is_action_key(key: str) -> bool:
+    """Whether `key` (a character, or Textual's name for it: `plus`) is an action's key."""
+    key = _SYMBOL_NAMES.get(key, key)
     return len(key) == 1 and (key.isupper() or key in ACTION_SYMBOLS)
 
 

@@ -92,7 +92,7 @@ ANSWER = Action(
     name="checklist_answer",
     short="Answer",
     title="Answer a checklist item",
-    key="+",
+    key="=",
     role="support",
     confirmation=Confirmation.YES_NO,
     help="answer a manual item of the open checklist run: done or not, with a note (kept in the run)",

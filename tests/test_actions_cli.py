@@ -391,7 +391,7 @@ def test_within_a_screen_no_two_bindings_share_a_key():
 
 
 def test_an_action_key_means_one_action_everywhere_and_view_keys_never_act():
-    """The rule (README, Keys): an uppercase letter (or `$`, `>`) runs a runbook action and means
+    """The rule (README, Keys): an uppercase letter (or `>` `+` `=` `!`) runs a runbook action and means
     the same action in every area; lowercase keys only show things (tabs, views, filters, follow)."""
     seen: dict[str, str] = {}
     for action in ALL_ACTIONS.values():
