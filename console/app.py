@@ -50,6 +50,10 @@ AREAS: tuple[Area, ...] = (
         "game prices per hour, live servers and what they bring in; price changes with their history",
     ),
     Area(
+        "payments", "Payments", "0", "screens.payments:PaymentsScreen",
+        "Stripe webhook deliveries and endpoints; paid sessions never credited: resend or credit them",
+    ),
+    Area(
         "database", "Database", "7", "screens.database:DatabaseScreen",
         "client sessions live, the lock tree, table health, slow queries; cancel, terminate, maintenance",
     ),
