@@ -137,3 +137,73 @@ def test_pricing(snap_compare, empty_db, size):
     asyncio.run(price_world(empty_db))
     ready = _settled_on("6", lambda s: len(s.query_one("#games-table", LiveTable).shown) == 4)
     assert snap_compare(make_app(empty_db, role="admin"), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_payments(snap_compare, empty_db, size, monkeypatch):
+    """The payments area on three paid sessions the webhook never delivered (one counting its
+    credits from the amount) and a disabled endpoint: the success rate, the oldest event's
+    resend window, the runbook's advice, the owed list, the first session and the payment keys.
+    Stripe's ids and the clock are fixed (the fake's ids count up, `now` is 2026-03-01 12:00)."""
+    import asyncio
+    import itertools
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import asyncpg
+
+    from console.sandbox import fake_stripe_events
+    from console.sandbox.fake_stripe import FakeStripe
+    from screens.live_table import LiveTable
+
+    fixed = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    counter = itertools.count(1)
+    monkeypatch.setattr(
+        fake_stripe_events, "secrets", SimpleNamespace(token_hex=lambda n: f"{next(counter):0{2 * n}x}")
+    )
+    monkeypatch.setattr("services.reconcile.datetime", Clock)
+    emails = ("ada@example.com", "bo.lindqvist@example.net", "chen.wei@example.org")
+    people = [(f"00000000-0000-4000-8000-{n:012d}", email) for n, email in enumerate(emails, start=1)]
+
+    async def users() -> None:
+        conn = await asyncpg.connect(empty_db)
+        try:
+            await conn.executemany("INSERT INTO users (id, email) VALUES ($1::uuid, $2)", people)
+        finally:
+            await conn.close()
+
+    asyncio.run(users())
+    fake = FakeStripe("sk_test_snapshot_0123456789", dsn=empty_db)
+    fake.events.now = fixed.timestamp
+    fake.events.add_endpoint("https://bot.example/api/stripe/webhook")
+    fake.events.add_endpoint("https://old.example/hook", status="disabled")
+    at = int(fixed.timestamp())
+    for n, ((user, _), amount) in enumerate(zip(people, (2500, 999, 5000), strict=True)):
+        credits = None if amount == 999 else amount
+        fake.events.add_paid_session(
+            user, amount, credits=credits, created=at - 5 * 3600 + n * 600, delivered=False
+        )
+
+    async def run_before(pilot) -> None:
+        await settled(pilot)
+        await pilot.press("0")
+        await wait_until(pilot, lambda: len(pilot.app.screen.query_one("#owed-table", LiveTable).shown) == 3)
+
+        def badges() -> str:
+            return str(pilot.app.screen.query_one("#shell-badges").render()).replace("stripe●", "stripe ●")
+
+        await wait_until(pilot, lambda: "stripe ●" in badges())
+        await pilot.pause()
+
+    fake.start()
+    try:
+        env = {"STRIPE_SECRET_KEY": fake.secret_key, "OPSCONSOLE_STRIPE_API_BASE": fake.url}
+        assert snap_compare(make_app(empty_db, **env), terminal_size=size, run_before=run_before)
+    finally:
+        fake.stop()
