@@ -12,10 +12,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Digits, Footer, Static
 
-from screens.board_render import header_line, state_line, tile_caption, tile_classes, tile_detail, tile_value
+from screens.board_render import (
+    big_figure,
+    header_line,
+    state_line,
+    tile_caption,
+    tile_classes,
+    tile_detail,
+    tile_value,
+)
 from services.board import BoardSnapshot, Tile
 from services.errors import ServiceError
 from services.polling import Poller
@@ -33,6 +43,16 @@ class BoardSource(Protocol):
     def trigger(self) -> None: ...
 
 
+class BigFigure(Widget):
+    """The figure five rows high, for tall tiles (a board across the room)."""
+
+    DEFAULT_CSS = "BigFigure { width: 1fr; height: 5; text-align: center; text-style: bold; }"
+    value: reactive[str] = reactive("-")
+
+    def render(self) -> str:
+        return big_figure(self.value, self.size.width) or self.value
+
+
 class BoardTile(Vertical):
     """One tile: the title and data age on its border, a big figure, its caption, its lines."""
 
@@ -42,13 +62,15 @@ class BoardTile(Vertical):
     BoardTile.-down { border: heavy $error; }
     BoardTile.-off, BoardTile.-reading { border: round $panel-lighten-2; }
     BoardTile > Digits { width: 1fr; text-align: center; text-style: bold; }
-    BoardTile.-crit > Digits { color: $error; }
-    BoardTile.-warn > Digits { color: $warning; }
-    BoardTile.-good > Digits { color: $success; }
-    BoardTile.-down > Digits, BoardTile.-off > Digits { color: $text-muted; }
+    BoardTile > BigFigure { display: none; }
+    BoardTile.-crit > Digits, BoardTile.-crit > BigFigure { color: $error; }
+    BoardTile.-warn > Digits, BoardTile.-warn > BigFigure { color: $warning; }
+    BoardTile.-good > Digits, BoardTile.-good > BigFigure { color: $success; }
+    BoardTile.-down > Digits, BoardTile.-off > Digits, BoardTile.-down > BigFigure { color: $text-muted; }
     BoardTile > Static { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     BoardTile > .caption { height: 1; text-align: center; }
     BoardTile > .detail { height: 1fr; }
+    BoardTile > .detail.-wrap { text-wrap: wrap; }
     """
 
     def __init__(self, tile_id: str, title: str) -> None:
@@ -58,6 +80,7 @@ class BoardTile(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Digits("-")
+        yield BigFigure()
         yield Static("", classes="caption")
         yield Static("", classes="detail")
 
@@ -67,8 +90,11 @@ class BoardTile(Vertical):
         for name, on in tile_classes(tile).items():
             self.set_class(on, name)
         self.query_one(Digits).update(tile_value(tile))
+        self.query_one(BigFigure).value = tile_value(tile)
         self.query_one(".caption", Static).update(tile_caption(tile))
-        self.query_one(".detail", Static).update(tile_detail(tile))
+        detail = self.query_one(".detail", Static)
+        detail.set_class(tile.body is None, "-wrap")  # only why it is down: all of it
+        detail.update(tile_detail(tile))
 
 
 class BoardScreen(Screen):
@@ -78,6 +104,8 @@ class BoardScreen(Screen):
     BoardScreen #board-header { height: 1; dock: top; background: $panel; }
     BoardScreen #tiles { grid-size: 4 2; height: 1fr; }
     BoardScreen.-narrow #tiles { grid-size: 2; grid-rows: 12; overflow-y: auto; }
+    BoardScreen.-tall BoardTile > Digits { display: none; }
+    BoardScreen.-tall BoardTile > BigFigure { display: block; }
     """
 
     BINDINGS = [
@@ -120,6 +148,7 @@ class BoardScreen(Screen):
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 64, "-narrow")
+        self.set_class(event.size.height >= 34, "-tall")  # tiles of 16 rows: room for the big figure
 
     def on_board_screen_loaded(self, message: Loaded) -> None:
         self.snapshot, self.feed_problem = message.snapshot, None

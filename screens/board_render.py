@@ -90,3 +90,30 @@ def header_line(snapshot: BoardSnapshot | None, *, feed_problem: str | None = No
     if feed_problem:
         line.append_text(plain(f"  {feed_problem}", "bold red", limit=100))
     return line
+
+
+# A 5-row figure for tall tiles (Digits is 3 rows): each glyph 3 cells wide, drawn at twice
+# that width when it fits; '-' and ':' too. Anything else falls back to Digits' size.
+FONT = {
+    "0": ("###", "#.#", "#.#", "#.#", "###"), "1": (".#.", "##.", ".#.", ".#.", "###"),
+    "2": ("###", "..#", "###", "#..", "###"), "3": ("###", "..#", "###", "..#", "###"),
+    "4": ("#.#", "#.#", "###", "..#", "..#"), "5": ("###", "#..", "###", "..#", "###"),
+    "6": ("###", "#..", "###", "#.#", "###"), "7": ("###", "..#", "..#", "..#", "..#"),
+    "8": ("###", "#.#", "###", "#.#", "###"), "9": ("###", "#.#", "###", "..#", "###"),
+    "-": ("...", "...", "###", "...", "..."), ":": (".", "#", ".", "#", "."),
+}  # fmt: skip
+BIG_ROWS = 5
+
+
+def big_figure(value: str, width: int) -> str | None:
+    """`value` in the 5-row font, as wide as fits in `width` cells; None when it cannot."""
+    if not value or any(c not in FONT for c in value):
+        return None
+    for scale in (2, 1):
+        lines = []
+        for r in range(BIG_ROWS):
+            parts = ["".join(("█" if bit == "#" else " ") * scale for bit in FONT[c][r]) for c in value]
+            lines.append(" ".join(parts))
+        if len(lines[0]) <= width:
+            return "\n".join(lines)
+    return None

@@ -186,9 +186,9 @@ def incidents_body(incidents: list[Incident], now: datetime) -> Body:
         response, update = response_clock(i, now), update_clock(i, now)
         missed += response.missed + bool(update and update.missed)
         lines.append(Line(f"{i.ref} {i.severity} {i.title}", "crit" if i.severity in ("P0", "P1") else ""))
-        lines.append(Line(f" {short_clock(response.text)}", "crit" if response.missed else "dim"))
+        lines.append(Line(short_clock(response.text), "crit" if response.missed else "dim"))
         if update:
-            lines.append(Line(f" {short_clock(update.text)}", "crit" if update.missed else "dim"))
+            lines.append(Line(short_clock(update.text), "crit" if update.missed else "dim"))
         rows.append({"ref": i.ref, "severity": i.severity, "title": i.title, "status": i.status,
                      "commander": i.commander, "response": response.text, "response_missed": response.missed,
                      "update": update.text if update else None,
@@ -231,7 +231,7 @@ def nodes_body(capacity: Capacity) -> Body:
         lines.append(Line(f"fits {fits} x {smallest.ram_gb} GB", "crit" if not fits else "dim"))
     for n in sorted(enabled, key=lambda n: -n.usage_pct)[:6]:
         lv = levels[n.name]
-        lines.append(Line(f"{n.usage_pct:>3.0f}% {n.name} {n.available_ram_gb} GB",
+        lines.append(Line(f"{n.usage_pct:.0f}% {n.name} {n.available_ram_gb} GB",
                           {"critical": "crit", "warning": "warn"}.get(lv, "")))  # fmt: skip
     figures = {"available_ram_gb": free, "open_nodes": len(enabled), "nodes": len(capacity.nodes),
                "hot": [n.name for n in hot], "full": [n.name for n in full],
