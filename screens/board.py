@@ -66,7 +66,8 @@ class BoardTile(Vertical):
     BoardTile.-crit > Digits, BoardTile.-crit > BigFigure { color: $error; }
     BoardTile.-warn > Digits, BoardTile.-warn > BigFigure { color: $warning; }
     BoardTile.-good > Digits, BoardTile.-good > BigFigure { color: $success; }
-    BoardTile.-down > Digits, BoardTile.-off > Digits, BoardTile.-down > BigFigure { color: $text-muted; }
+    BoardTile.-down > Digits, BoardTile.-off > Digits { color: $text-muted; }
+    BoardTile.-down > BigFigure, BoardTile.-off > BigFigure { color: $text-muted; }
     BoardTile > Static { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     BoardTile > .caption { height: 1; text-align: center; }
     BoardTile > .detail { height: 1fr; }

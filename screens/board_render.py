@@ -59,7 +59,8 @@ def tile_caption(tile: Tile) -> Text:
 
 def tile_classes(tile: Tile) -> dict[str, bool]:
     """The CSS classes a tile widget takes from its state (border) and level (figure colour)."""
-    level = tile.body.level if tile.body is not None and tile.state in ("ok", "stale") else ""
+    body = tile.body
+    level = body.level if body is not None and body.value != "-" and tile.state in ("ok", "stale") else ""
     classes = {f"-{state}": tile.state == state for state in ("ok", "stale", "down", "off", "reading")}
     classes.update({name: LEVEL_CLASS.get(level) == name for name in LEVEL_CLASS.values()})
     return classes
