@@ -11,6 +11,7 @@ import typer
 from console.commands import (
     actions,
     backup,
+    board,
     check,
     db,
     incidents,
@@ -66,6 +67,7 @@ for module in (
     payments,
     db,
     check,
+    board,
 ):
     module.register(cli)
 
