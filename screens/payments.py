@@ -1,6 +1,6 @@
 """The payments area (the AGIS manual's "Payment Webhook Failure"): the webhook's success
 rate over 24h / 7d / 30d, the oldest undelivered event against Stripe's 30 days, the bot's
-failure rate; the paid sessions never credited with resend (>) and credit ($), one or every
+failure rate; the paid sessions never credited with resend and credit, one or every
 marked one at once; the period's checkout events; the webhook endpoints, disabled loudly."""
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ from screens.shown import fill
 from screens.widgets import ActionProgress, ClaimsBar, Panel, ShellHeader
 from services.action import role_rank
 from services.errors import ServiceError
-from services.payment_actions import CREDIT, PAYMENT_ACTIONS
+from services.payment_actions import CREDIT, PAYMENT_ACTIONS, RESEND
 from services.payments_model import PERIODS, Deliveries, Owed, Reconciliation, WebhookEndpoint
 from services.runbook import Action, Outcome
 
 POLL_SECONDS = 30.0  # every read pages through Stripe: not more often than this, r reads now
+CREDIT_KEY, RESEND_KEY = CREDIT.key, RESEND.key  # what the operator is told to press
 TABLES = {"reconcile": "#owed-table", "deliveries": "#deliveries-table", "endpoints": "#endpoints-table"}
 
 
@@ -89,9 +90,10 @@ class PaymentsScreen(AreaScreen):
     ACTIONS = PAYMENT_ACTIONS
     BINDINGS = [
         *AreaScreen.action_bindings(PAYMENT_ACTIONS),
-        Binding("space", "mark", "Mark", tooltip="mark the owed session for a bulk credit ($) or resend (>)"),
+        Binding("space", "mark", "Mark",
+                tooltip=f"mark the owed session for a bulk credit ({CREDIT_KEY}) or resend ({RESEND_KEY})"),
         Binding("asterisk", "mark_all", "Mark all", key_display="*",
-                tooltip="mark every owed session shown (again: unmark them): credit all shown with $"),
+                tooltip=f"mark every owed session shown (again: unmark): credit all shown with {CREDIT_KEY}"),
         Binding("p", "period", "Period", tooltip="the period read: 24h, 7d, 30d (cycles)"),
         Binding("c", "tab('reconcile')", "Reconcile", show=False),
         Binding("d", "tab('deliveries')", "Deliveries", show=False),
@@ -291,8 +293,10 @@ class PaymentsScreen(AreaScreen):
         else:
             self.marked = set(self.owed)
             credits = sum(o.session.credits for o in self.owed.values())
-            self.tell(f"{len(self.marked):,} sessions marked ({credits:,} credits): $ credits them all, one "
-                      "confirmation; * or Esc unmarks", timeout=5)  # fmt: skip
+            said = (
+                f"{len(self.marked):,} sessions marked ({credits:,} credits): {CREDIT_KEY} credits them all"
+            )
+            self.tell(said + ", one confirmation; * or Esc unmarks", timeout=5)
         self._draw_owed()
         self._show_abouts()
 
@@ -338,10 +342,12 @@ class PaymentsScreen(AreaScreen):
         who = owed.email or owed.session.user_id or owed.session.id
         if owed.undelivered is not None:
             return (f"{who}: its event {owed.undelivered} is {owed.age.days} days old, past Stripe's "
-                    "30 days: it cannot be resent; credit it with $")  # fmt: skip
+                    f"30 days: it cannot be resent; credit it with {CREDIT_KEY}")  # fmt: skip
         if owed.events:
-            return f"{who}: its event was delivered, yet no credit was made (a resend would not help): use $"
-        return f"{who}: no checkout event of its session in the period: credit it with $"
+            return (
+                f"{who}: delivered, yet not credited (a resend would not help): credit it with {CREDIT_KEY}"
+            )
+        return f"{who}: no checkout event of its session in the period: credit it with {CREDIT_KEY}"
 
     def marked_keys(self) -> list[str]:
         if self.active_tab() not in (None, "reconcile"):
@@ -359,11 +365,13 @@ class PaymentsScreen(AreaScreen):
         events = [o.undelivered for o in owed if o.resendable and o.undelivered]
         skipped = len(owed) - len(events)
         if not events:
-            said = f"none of the {len(owed)} marked sessions has an event Stripe can resend: credit them ($)"
+            said = (
+                f"none of the {len(owed)} marked has an event Stripe can resend: credit them ({CREDIT_KEY})"
+            )
             self.tell(said, severity="warning", title="Nothing to resend", timeout=6)
             return
         if skipped:
-            said = f"{skipped} marked session(s) left out: no event Stripe can resend (credit them with $)"
+            said = f"{skipped} marked left out: no event Stripe can resend (credit them with {CREDIT_KEY})"
             self.tell(said, severity="warning", timeout=6)
         self.run_worker(self.run_bulk(action, events), group="action", exit_on_error=False)
 

@@ -14,6 +14,7 @@ from rich.text import Text
 from screens.backups_render import Row
 from screens.shown import fill, plain
 from screens.widgets import short_age
+from services.payment_actions import CREDIT, RESEND
 from services.payments_model import (
     RESEND_WINDOW,
     Deliveries,
@@ -91,10 +92,11 @@ def _when(at: datetime, now: datetime) -> str:
 
 def resend_text(owed: Owed, *, can_credit: bool = True) -> Text:
     """What to do about this session: resend its event while Stripe allows, else credit."""
-    credit = "credit it ($)" if can_credit else "on-call credits it ($)"
+    credit = f"credit it ({CREDIT.key})" if can_credit else f"on-call credits it ({CREDIT.key})"
     if owed.resendable:
         until = owed.session.created + RESEND_WINDOW - owed.now
-        return fill("[green]resend it (>)[/], {} left of Stripe's 30 days; or {}", left(until), credit)
+        said = "[green]resend it ({})[/], {} left of Stripe's 30 days; or {}"
+        return fill(said, RESEND.key, left(until), credit)
     if owed.undelivered is not None:
         return fill("[bold red]past Stripe's 30 days, no resend[/]: {}", credit)
     if owed.events:

@@ -21,6 +21,7 @@ from screens.live_table import LiveTable
 from screens.payments import PaymentsScreen
 from screens.payments_render import delivery_row, endpoint_row, owed_row, owed_rows, status_text
 from screens.widgets import Panel
+from services.payment_actions import CREDIT, RESEND
 from services.payments_model import Deliveries, Delivery, Owed, Reconciliation, Session, WebhookEndpoint
 from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
@@ -69,12 +70,12 @@ def test_the_selected_session_says_what_to_do_next():
     rows = {label: value.plain for label, value in owed_rows(owed())}
     assert rows["Session"] == "cs_test_1" and rows["email"] == "ada@example.com"
     assert rows["paid"] == "25.00 USD · owed 2,500 credits"
-    assert rows["next"].startswith("resend it (>), 29d left of Stripe's 30 days")  # 30d - 5h
+    assert rows["next"].startswith(f"resend it ({RESEND.key}), 29d left of Stripe's 30 days")  # 30d - 5h
     assert rows["events"] == "evt_1 undelivered" and rows["intent"] == "pi_1"
     past = dict((k, v.plain) for k, v in owed_rows(owed(created=NOW - timedelta(days=40))))
-    assert past["next"] == "past Stripe's 30 days, no resend: credit it ($)"
+    assert past["next"] == f"past Stripe's 30 days, no resend: credit it ({CREDIT.key})"
     support = dict((k, v.plain) for k, v in owed_rows(owed(undelivered=None), can_credit=False))
-    assert support["next"] == "its event was delivered, yet no credit: on-call credits it ($)"
+    assert support["next"] == f"its event was delivered, yet no credit: on-call credits it ({CREDIT.key})"
 
 
 def test_rows_of_events_and_endpoints_show_state_and_disabled_loudly():
@@ -197,7 +198,7 @@ async def test_the_owed_sessions_and_a_credit_typed_with_its_credits(
         status = text_of(screen.query_one("#payments-status"))
         assert "0.0 % delivered (0/3) · 3 undelivered" in status and "under the runbook's 50" in status
 
-        await pilot.press("$")
+        await pilot.press(CREDIT.key)
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen), timeout=15)
         confirm = app.screen
         assert confirm.typed and confirm.plan.typed_word == "2500" and confirm.plan.target == first["id"]
@@ -231,7 +232,7 @@ async def test_every_owed_session_marked_and_credited_with_one_confirmation(
         await pilot.press("asterisk")
         assert screen.marked == {s["id"] for s in made}
         assert all(str(row[0]).startswith("•") for row in table.shown.values())
-        await pilot.press("$")
+        await pilot.press(CREDIT.key)
         await answer_bulk(pilot, 4)
         await wait_until(pilot, lambda: not table.shown, timeout=30)
         assert isinstance(app.screen, PaymentsScreen)  # one confirmation, no other modal
@@ -250,13 +251,13 @@ async def test_support_resends_and_is_not_offered_the_credit(seeded_db, seeded_r
         screen = await open_payments(pilot)
         table = owed_table(screen)
         footer = screen_text(app)[-1]
-        assert "> Resend" in footer and "$ Credit" not in footer
-        assert "on-call credits it ($)" in text_of(screen.query_one("#session"))
-        await pilot.press("$")
+        assert f"{RESEND.key} Resend" in footer and f"{CREDIT.key} Credit" not in footer
+        assert f"on-call credits it ({CREDIT.key})" in text_of(screen.query_one("#session"))
+        await pilot.press(CREDIT.key)
         await pilot.pause(0.3)
         assert app.screen is screen  # not offered: nothing asked, nothing run
 
-        await pilot.press(">")
+        await pilot.press(RESEND.key)
         await wait_until(pilot, lambda: isinstance(app.screen, ActionConfirmScreen), timeout=15)
         assert not app.screen.typed and not app.screen.plan.refusal
         await pilot.press("y")
@@ -280,7 +281,7 @@ async def test_resend_on_a_row_whose_event_was_delivered_says_why_not(
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_payments(pilot)
         await wait_until(pilot, lambda: len(owed_table(screen).shown) == 1)
-        await pilot.press(">")
+        await pilot.press(RESEND.key)
         await pilot.pause(0.3)
         assert app.screen is screen
         said = [n.message for n in app._notifications]
@@ -357,7 +358,7 @@ async def test_the_payments_area_at_80x24(seeded_db, seeded_runtime_db, stripe_f
         await pilot.pause(0.3)
         footer = screen_text(app)[-1]
         keys = {fk.key_display for fk in screen.query(FooterKey) if f"{fk.key_display} " in footer}
-        assert {"$", ">", "*", "p", "?"} <= keys, footer
+        assert {CREDIT.key, RESEND.key, "*", "p", "?"} <= keys, footer
         table = owed_table(screen)
         assert on_screen(table) and table.size.height >= 4  # the header and three rows at least
         assert on_screen(screen.query_one("#session-panel"))
