@@ -70,17 +70,19 @@ def served(pg_cluster, tmp_path_factory):
     clone = _clone(pg_cluster, SEEDED_TEMPLATE)
     dsn = as_runtime(next(clone))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSCONSOLE_", "DATABASE_URL"))}
+    token = "served-board-token-" + os.urandom(8).hex()
     env.update(SECRETS, DATABASE_URL=dsn, OPSCONSOLE_STRIPE_API_BASE="http://127.0.0.1:9",
                XDG_CONFIG_HOME=str(root / "config"), XDG_STATE_HOME=str(root / "state"))  # fmt: skip
+    env[TOKEN_ENV] = token
     log = (root / "serve.log").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "console", "serve", "--board", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=log, text=True)  # fmt: skip
     line = proc.stdout.readline()
-    match = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=(\S+)", line)
-    assert match, f"no start line: {line!r}"
+    match = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=<OPSCONSOLE_SERVE_TOKEN>", line)
+    assert match, f"no start line: {line!r}"  # its output is a pipe: the token is not printed
     try:
-        yield SimpleNamespace(proc=proc, line=line, base=match[1], port=int(match[2]), token=match[3],
-                              url=match[0], dsn=dsn, log=root / "serve.log")  # fmt: skip
+        yield SimpleNamespace(proc=proc, line=line, base=match[1], port=int(match[2]), token=token,
+                              url=f"{match[1]}/?token={token}", dsn=dsn, log=root / "serve.log")  # fmt: skip
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -279,6 +281,11 @@ def test_a_board_tab_keeps_only_locale_and_paths_and_a_console_tab_loses_the_tok
     assert TOKEN_ENV not in console and console["DATABASE_URL"] and console["OPSCONSOLE_READ_ONLY"] == "1"
 
 
+def test_a_token_is_never_printed_into_a_log():
+    shown = run(["serve", "--board", "--port", "0"], {})  # the output is not a terminal
+    assert shown.exit_code == 2 and TOKEN_ENV in shown.output
+
+
 def test_the_whole_console_is_served_only_for_a_configured_operator():
-    shown = run(["serve", "--port", "0"], {})
+    shown = run(["serve", "--port", "0"], {TOKEN_ENV: "a-long-enough-token-1234"})
     assert shown.exit_code == 2 and "is a viewer" in shown.output and "serve --board" in shown.output

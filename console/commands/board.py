@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,10 +62,13 @@ def serve(
     """Serve the board (or, for an operator configured in [operators], the whole console) to a
     browser with textual-serve. Nothing is served without the token (printed once at start, or
     OPSCONSOLE_SERVE_TOKEN): a tab's process starts only after it was checked. Board tabs run as
-    viewers with no secret in their environment and read one data process, never the backends."""
+    viewers with no secret in their environment and read one data process, never the backends.
+    When the output is not a terminal (a service, a log) the token must come from
+    OPSCONSOLE_SERVE_TOKEN and is not printed."""
     import asyncio
 
     from console.serve import (
+        TOKEN_ENV,
         TokenError,
         board_child_env,
         board_command,
@@ -80,6 +84,12 @@ def serve(
         token = serve_token()
     except TokenError as exc:
         raise fail([f"serve: {exc}"], 2) from None
+    # A start line printed to a file or a journal would keep the token there: the token is
+    # printed only to a terminal; otherwise it must come from the environment.
+    on_terminal = sys.stdout.isatty()
+    if not on_terminal and not os.environ.get(TOKEN_ENV):
+        raise fail([f"serve: the output is not a terminal, so a new token would be printed into a log: "
+                    f"set {TOKEN_ENV} (16 or more characters) instead"], 2)  # fmt: skip
     if not board_only and settings.role == "viewer":
         said = (
             f"serve: the whole console is served only for an operator in [operators] "
@@ -90,7 +100,8 @@ def serve(
 
     def started(url: str, _server) -> None:
         # The one line that shows the token.
-        echo(f"opsconsole: serving {what} on {url}  (Ctrl+C stops)")
+        shown = url if on_terminal else url.replace(token, f"<{TOKEN_ENV}>")
+        echo(f"opsconsole: serving {what} on {shown}  (Ctrl+C stops)")
         if not loopback(host):
             echo("opsconsole: warning: listening beyond this machine over plain HTTP: the token "
                  "crosses the network in clear; put TLS in front", err=True)  # fmt: skip

@@ -75,13 +75,14 @@ def test_twenty_served_sessions_against_one(pg_cluster):
     clone = _clone(pg_cluster, SEEDED_TEMPLATE)
     owner = next(clone)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSCONSOLE_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=as_runtime(owner), XDG_CONFIG_HOME="/nonexistent")
+    token = os.urandom(16).hex()
+    env.update(DATABASE_URL=as_runtime(owner), XDG_CONFIG_HOME="/nonexistent", OPSCONSOLE_SERVE_TOKEN=token)
     proc = subprocess.Popen([sys.executable, "-m", "console", "serve", "--board", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=\S+", proc.stdout.readline())
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=", proc.stdout.readline())
         assert found
-        base, url = found[1], found[0]
+        base, url = found[1], f"{found[1]}/?token={token}"
         results: dict[int, list[float]] = {n: [] for n in SESSIONS}
         opening: dict[int, list[float]] = {n: [] for n in SESSIONS}
         for run in range(RUNS):
