@@ -215,7 +215,7 @@ def disabled_text(endpoints: Sequence[WebhookEndpoint]) -> Text | None:
     if not off:
         return None
     line = Text(" ENDPOINT DISABLED ", style="bold white on red")
-    line.append_text(fill(" {}: it gets no events (e)", ", ".join(mask_url(e.url) for e in off), limit=120))
+    line.append_text(fill(" {} [dim](e)[/]", ", ".join(mask_url(e.url) for e in off), limit=120))
     return line
 
 
