@@ -62,7 +62,12 @@ AREAS: tuple[Area, ...] = (
         "every runbook action: who, what, on which target, outcome; filter and page",
     ),
     Area(
-        "backends", "Backends", "9", "screens.backends:BackendsScreen",
+        "checklists", "Checklists", "9", "screens.checklists:ChecklistScreen",
+        "daily to quarterly checklists: each item's evidence, answers and sign-off; what is due",
+    ),
+    # "-" is the key after 0 on the digit row (Textual binds it as "minus"; shown as "-").
+    Area(
+        "backends", "Backends", "-", "screens.backends:BackendsScreen",
         "every backend's state, version and last error",
     ),
 )  # fmt: skip

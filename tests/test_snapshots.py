@@ -207,3 +207,21 @@ def test_payments(snap_compare, empty_db, size, monkeypatch):
         assert snap_compare(make_app(empty_db, **env), terminal_size=size, run_before=run_before)
     finally:
         fake.stop()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_checklists(snap_compare, empty_db, size, monkeypatch):
+    """The checklists area on an empty business: the daily run just walked (no node enabled:
+    FAIL; Stripe and Prometheus not configured: n/a), every checklist overdue, the first
+    item's detail and the checklist keys. The screen's clock is held at the run's start, so
+    every age reads 0s."""
+    from datetime import UTC, datetime
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2000, 1, 1, tzinfo=UTC)  # before the run: ages never count up
+
+    monkeypatch.setattr("screens.checklists.datetime", Clock)
+    ready = _settled_on("9", lambda s: s.run is not None and s.walking is None)
+    assert snap_compare(make_app(empty_db, operator="alice"), terminal_size=size, run_before=ready)

@@ -80,7 +80,7 @@ def test_the_doctor_line_for_prometheus_down_holds_no_password():
 async def test_the_backends_area_shows_the_failure_without_the_password(empty_db):
     app = make_app(empty_db, health=0.5, **url_settings())
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.press("9")
+        await pilot.press("minus")
         screen = app.screen
         assert isinstance(screen, BackendsScreen)
         table = screen.query_one("DataTable")
