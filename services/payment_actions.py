@@ -35,7 +35,7 @@ from services.runbook import (
     Result,
     Suggestion,
 )
-from services.text import human_age
+from services.text import human_age, mask_url
 
 
 def _credits(value: str) -> int:
@@ -264,12 +264,13 @@ async def _targets(env: ActionEnv, delivery: Delivery) -> list[WebhookEndpoint]:
 
 
 def _retry_call(target: str, endpoint: WebhookEndpoint) -> str:
-    return f"POST /v1/events/{target}/retry\nwebhook_endpoint={endpoint.id}  ({endpoint.url})"
+    return f"POST /v1/events/{target}/retry\nwebhook_endpoint={endpoint.id}  ({mask_url(endpoint.url)})"
 
 
 async def _resend_preview(env: ActionEnv, target: str, params: Mapping[str, Any]) -> Preview:
     delivery = await _event(env, target)
-    endpoints = await _targets(env, delivery)
+    wanting = await _targets(env, delivery)
+    endpoints = [e for e in wanting if not e.disabled]
     s = delivery.session
     summary = (
         f"Resend {delivery.type} {target} (checkout session {s.id}, "
@@ -277,8 +278,8 @@ async def _resend_preview(env: ActionEnv, target: str, params: Mapping[str, Any]
         f"{len(endpoints)} webhook endpoint(s); the bot credits the user when it accepts it."
     )
     warnings = [
-        f"endpoint {e.url} is disabled: the resend will fail until it is enabled"
-        for e in endpoints
+        f"endpoint {mask_url(e.url)} is disabled: Stripe sends it nothing until it is enabled again"
+        for e in wanting
         if e.disabled
     ]
     return Preview(summary, tuple(_retry_call(target, e) for e in endpoints), tuple(warnings))
@@ -295,8 +296,14 @@ async def _resend_check(env: ActionEnv, conn, target: str, params: Mapping[str, 
         )
     if delivery.delivered:
         return f"{target} was delivered: every endpoint accepted it, nothing to resend"
-    if not await _targets(env, delivery):
+    wanting = await _targets(env, delivery)
+    if not wanting:
         return f"no webhook endpoint listens for {delivery.type}"
+    if all(e.disabled for e in wanting):
+        return (
+            "the webhook endpoint is disabled: a resend cannot be delivered; fix the endpoint (secret, URL) "
+            "and enable it in Stripe first, or credit the user"
+        )
     s = delivery.session
     refs = [k for k in (s.payment_intent, s.id, target) if k]
     matched = await env.services.postgres.run(
@@ -320,9 +327,9 @@ async def _resend_check(env: ActionEnv, conn, target: str, params: Mapping[str, 
 
 async def _resend_run(env: ActionEnv, target: str, params, conn, progress: Progress) -> Result:
     delivery = await _event(env, target)
-    endpoints = await _targets(env, delivery)
+    endpoints = [e for e in await _targets(env, delivery) if not e.disabled]
     for endpoint in endpoints:
-        progress(f"resending to {endpoint.url}")
+        progress(f"resending to {mask_url(endpoint.url)}")
         await env.services.payments.resend(target, endpoint.id)
     return Result(
         f"resent {target} to {len(endpoints)} endpoint(s)",

@@ -361,3 +361,18 @@ async def test_without_the_unique_purchase_index_the_credit_preview_warns(seeded
     await fetch(seeded_db, "DROP INDEX credit_transactions_purchase_once")
     plan = await book(services).plan(CREDIT, session["id"], {})
     assert [w for w in plan.preview.warnings if "a webhook resend that lands after this credit" in w]
+
+
+async def test_resend_to_a_disabled_endpoint_is_refused_and_the_url_shown_masked(
+    seeded_db, stripe_fake, services
+):
+    await seed(seeded_db, stripe_fake.events, credited=0, owed=1)
+    endpoint = next(iter(stripe_fake.events.endpoints.values()))
+    endpoint.url = "https://bot.example/api/stripe/webhook?token=s3cr3t-value"
+    event = stripe_fake.events.events[-1].id
+    plan = await book(services).plan(RESEND, event, {})
+    assert plan.refusal is None and "s3cr3t-value" not in "".join(plan.preview.calls)
+    stripe_fake.events.set_endpoint_status(endpoint.id, False)
+    plan = await book(services).plan(RESEND, event, {})
+    assert plan.refusal and "endpoint is disabled" in plan.refusal
+    assert any("disabled" in w for w in plan.preview.warnings) and not stripe_fake.events.resends
