@@ -401,8 +401,10 @@ class AreaScreen(Screen):
             said = p.target if not typed else inert(p.preview.summary.split(". ")[0], 110)
             return f"  {said}" + (f"  (will refuse: {p.refusal})" if p.refusal else "")
 
-        lines = [line(p) for p in plans[:20]]
-        more = [f"  … and {len(plans) - 20} more"] if len(plans) > 20 else []
+        # As many as the terminal shows beside the question and the modal's own lines (80x24: 10).
+        room = max(3, min(20, self.app.size.height - 14))
+        lines = [line(p) for p in plans[:room]]
+        more = [f"  … and {len(plans) - room} more"] if len(plans) > room else []
         calls = plans[0].preview.calls[0].split("\n")[0] if plans and plans[0].preview.calls else ""
         question = f"{action.title} for {len(plans)} {action.target_kind}s, each: {calls}\n" + "\n".join(
             lines + more
