@@ -19,6 +19,7 @@ from screens.shown import plain
 from screens.widgets import Panel, ShellHeader, Tile, short_age
 from services.alerts import AlertsSnapshot
 from services.backup_model import BackupsStatus
+from services.checklists import Due
 from services.errors import ServiceError
 from services.incidents import Incident, response_clock, update_clock
 from services.nodes import Capacity
@@ -61,10 +62,11 @@ def fire_lines(
     now: datetime,
     backups: BackupsStatus | None = None,
     backups_problem: str | None = None,
+    checklists: list[Due] | None = None,
 ) -> Text:
     """ "Is anything on fire?": firing alerts by severity, open incidents with their clocks,
-    nodes above 80 %, the last good backup against the 24 h RPO and the monthly drill. A
-    source not read yet says so; a clear one says "none"."""
+    nodes above 80 %, the checklists due or overdue, the last good backup against the 24 h
+    RPO and the monthly drill. A source not read yet says so; a clear one says "none"."""
     text = Text()
 
     def heading(title: str, detail: str = "", style: str = "bold") -> None:
@@ -124,6 +126,9 @@ def fire_lines(
         text.append_text(plain(node.name, limit=18))
         text.append(f"  {node.usage_pct:.0f} %  {node.available_ram_gb} GB free\n", style="yellow")
 
+    said, style = checklists_line(checklists)
+    heading("CHECKLISTS", said, style)
+
     if backups is None:
         heading("BACKUPS", backups_problem or "reading…", "bold")
         return text
@@ -142,6 +147,21 @@ def fire_lines(
         text.append(f"  drill passed {short_age(drill.drilled_at, now)} ago: {state}\n",
                     style="yellow" if backups.drill_due else "")  # fmt: skip
     return text
+
+
+def checklists_line(dues: list[Due] | None) -> tuple[str, str]:
+    """(what, heading style) for the checklists: 'overdue: daily, weekly · due: monthly',
+    'all overdue', 'all signed off in time'; 'reading…' before the first read."""
+    if dues is None:
+        return "reading…", "bold"
+    said = []
+    for state in ("overdue", "due"):
+        names = [d.checklist for d in dues if d.state == state]
+        if names:
+            said.append(f"all {state}" if len(names) == len(dues) else f"{state}: {', '.join(names)}")
+    if not said:
+        return "all signed off in time", "bold"
+    return " · ".join(said), "bold red" if any(d.state == "overdue" for d in dues) else "bold yellow"
 
 
 def status_row(count: StatusCount, widest: int) -> tuple[Text, str, Text]:
@@ -218,6 +238,7 @@ class OverviewScreen(AreaScreen):
         self.capacity: Capacity | None = None
         self.backups: BackupsStatus | None = None
         self.backups_problem: str | None = None
+        self.checklists: list[Due] | None = None
         services = self.shell.services
         self._poller = self.poll(
             "figures",
@@ -248,6 +269,8 @@ class OverviewScreen(AreaScreen):
             interval=60.0,
             on_error=self._backups_failed,
         )
+        # When each checklist is due: its sign-offs are news at once (ops_events), the clock slowly.
+        self.poll("checklists", services.checklists.due, partial(self._fire, "checklists"), interval=60.0)
         self.set_interval(1.0, self._tick)
 
     def on_resize(self, event) -> None:
@@ -288,9 +311,9 @@ class OverviewScreen(AreaScreen):
 
     def _show_fire(self) -> None:
         now = datetime.now(UTC)
-        self.query_one("#fire", Static).update(
-            fire_lines(self.alerts, self.incidents, self.capacity, now, self.backups, self.backups_problem)
-        )
+        fire = fire_lines(self.alerts, self.incidents, self.capacity, now, self.backups, self.backups_problem,
+                          self.checklists)  # fmt: skip
+        self.query_one("#fire", Static).update(fire)
         if self.alerts is not None:
             firing = self.alerts.firing()
             critical = sum(1 for a in firing if a.severity == "critical")

@@ -2,7 +2,8 @@
 seeded world has orders stuck in paid: FAIL) and the selected item's evidence; a manual weekly
 item answered from the keyboard and the run signed off; enter on a failed item opens the area
 (and the orders view) whose runbook fixes it; a read-only console looks without recording;
-all of it at 80x24. The rendering is tested as pure functions, database text included."""
+the overview's line for checklists never signed off; all of it at 80x24. The rendering is
+tested as pure functions, database text included."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from screens.checklists_render import (
 )
 from screens.live_table import LiveTable
 from screens.orders import OrdersScreen
+from screens.overview import checklists_line
 from services.checklist_actions import ANSWER, SIGN_OFF
 from services.checklist_items import ITEMS, find_item
 from services.checklists import Due, Run, RunItem
@@ -131,6 +133,9 @@ def test_the_selector_and_the_run_line():
     signed = replace(signed, sign_off_note="ok")
     assert "signed off by kim 5m ago: “ok”" in run_text(signed, NOW, checklist="daily").plain
     assert run_text(None, NOW, checklist="daily", walking=3.2).plain == "no daily run yet  checking… 3 s"
+    assert checklists_line(dues) == ("overdue: daily, quarterly · due: monthly", "bold red")
+    assert checklists_line([replace(d, last_signed=NOW) for d in dues]) == ("all signed off in time", "bold")
+    assert checklists_line([replace(d, last_signed=None) for d in dues])[0] == "all overdue"
 
 
 # -- the screen ----------------------------------------------------------------------------
@@ -243,6 +248,13 @@ async def test_a_read_only_console_looks_and_records_nothing(seeded_db, seeded_r
         assert cells(screen.query_one("#items-table", LiveTable).shown["stuck-paid"])[0] == "✗ FAIL"
         assert not {ANSWER.key, SIGN_OFF.key} & _footer_keys(app, screen)
     assert [tuple(r) for r in await fetch(seeded_db, "SELECT count(*) FROM ops.checklist_runs")] == [(0,)]
+
+
+async def test_the_overview_says_which_checklists_are_overdue(seeded_runtime_db):
+    app = make_app(seeded_runtime_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        fire = app.screen.query_one("#fire")
+        await wait_until(pilot, lambda: "CHECKLISTS  all overdue" in text_of(fire))
 
 
 async def test_the_checklists_area_at_80x24(seeded_runtime_db):

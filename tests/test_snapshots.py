@@ -213,8 +213,8 @@ def test_payments(snap_compare, empty_db, size, monkeypatch):
 def test_checklists(snap_compare, empty_db, size, monkeypatch):
     """The checklists area on an empty business: the daily run just walked (no node enabled:
     FAIL; Stripe and Prometheus not configured: n/a), every checklist overdue, the first
-    item's detail and the checklist keys. The screen's clock is held at the run's start, so
-    every age reads 0s."""
+    item's detail and the checklist keys. The screen's clock is held before the run, so every
+    age reads 0s."""
     from datetime import UTC, datetime
 
     class Clock(datetime):
