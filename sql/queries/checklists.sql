@@ -10,10 +10,12 @@ ON CONFLICT (checklist) WHERE signed_off_at IS NULL DO NOTHING
 RETURNING id, checklist, started_at, started_by, signed_off_at, signed_off_by, sign_off_note;
 
 -- name: checklist_run(id)^
+-- One run by id.
 SELECT id, checklist, started_at, started_by, signed_off_at, signed_off_by, sign_off_note
 FROM ops.checklist_runs WHERE id = :id;
 
 -- name: checklist_run_for_update(id)^
+-- One run, locked while an answer or the sign-off is written.
 SELECT id, checklist, started_at, started_by, signed_off_at, signed_off_by, sign_off_note
 FROM ops.checklist_runs WHERE id = :id FOR UPDATE;
 
@@ -24,16 +26,19 @@ FROM ops.checklist_runs WHERE checklist = :checklist AND signed_off_at IS NOT NU
 ORDER BY signed_off_at DESC, id DESC LIMIT 1;
 
 -- name: checklist_runs(checklist, limit)
+-- The runs, newest first (one checklist's when given).
 SELECT id, checklist, started_at, started_by, signed_off_at, signed_off_by, sign_off_note
 FROM ops.checklist_runs WHERE :checklist::text IS NULL OR checklist = :checklist::text
 ORDER BY started_at DESC, id DESC LIMIT :limit;
 
 -- name: checklist_items(run_id)
+-- A run's items in the checklist's order.
 SELECT run_id, item, position, title, kind, state, figure, threshold, evidence, checked_at,
        answered_by, answered_at, note, carried_from
 FROM ops.checklist_items WHERE run_id = :run_id ORDER BY position, item;
 
 -- name: checklist_item_insert(run_id, item, position, title, kind, state, figure, threshold, evidence, carried_from)!
+-- An item as first seen in a run (a second console's insert of the same item does nothing).
 INSERT INTO ops.checklist_items (run_id, item, position, title, kind, state, figure, threshold, evidence,
                                  carried_from)
 VALUES (:run_id, :item, :position, :title, :kind, :state, :figure, :threshold, :evidence::jsonb, :carried_from)
@@ -54,6 +59,7 @@ WHERE run_id = :run_id AND item = :item
 RETURNING item, state, answered_at;
 
 -- name: checklist_sign_off(id, signed_off_by, note)^
+-- Sign the open run off: from then on the database refuses any change to it.
 UPDATE ops.checklist_runs SET signed_off_at = now(), signed_off_by = :signed_off_by, sign_off_note = :note
 WHERE id = :id AND signed_off_at IS NULL
 RETURNING id, signed_off_at;
@@ -114,4 +120,5 @@ WHERE a.action = :action AND a.phase = 'outcome' AND a.outcome = 'ok'
 ORDER BY a.id DESC LIMIT 1;
 
 -- name: check_last_price_change()^
+-- The last price change the console recorded (what the monthly pricing review starts from).
 SELECT at, operator, game_type FROM ops.pricing_history ORDER BY at DESC, id DESC LIMIT 1;

@@ -36,6 +36,7 @@ ORDER BY ct.id
 LIMIT 1;
 
 -- name: user_exists(user_id)$
+-- Whether the user a checkout session names exists here.
 SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id::uuid);
 
 -- name: insert_purchase_credit(user_id, credits, description, payment_intent)^
