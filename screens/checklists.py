@@ -30,13 +30,14 @@ from screens.checklists_render import (
     selector_text,
 )
 from screens.live_table import LiveTable
-from screens.shown import fill, plain
+from screens.shown import fill
 from screens.widgets import ClaimsBar, Panel, ShellHeader
 from services.checklist_actions import ANSWER, CHECKLIST_ACTIONS, SIGN_OFF
 from services.checklist_items import CHECKLISTS, ITEMS, find_item
 from services.checklists import Due, Run, RunItem
 from services.errors import ServiceError
 from services.runbook import Action
+from services.text import inert
 
 WALK_EVERY = 60.0  # seconds between walks of an open run while the area is shown
 
@@ -173,7 +174,8 @@ class ChecklistScreen(AreaScreen):
         panel = self.query_one("#items-panel", Panel)
         run = self.run
         limit = 34 if self.size.width < 110 else 48
-        rows = {i.item: item_row(i, title_limit=limit) for i in (run.items if run else ())}
+        signed = run is not None and run.signed
+        rows = {i.item: item_row(i, title_limit=limit, signed=signed) for i in (run.items if run else ())}
         # The figure takes what the state and the title leave (the panel's frame and the
         # table's gaps and scrollbar: 12): the table never scrolls sideways.
         widths = [max((r[n].cell_len for r in rows.values()), default=0) for n in (0, 1)]
@@ -227,8 +229,8 @@ class ChecklistScreen(AreaScreen):
             return
         panel.border_title = Text(item.title)  # the database's words: a Text, never markup
         spec = find_item(self.checklist, item.item)
-        about.update(grid(detail_rows(item, spec, datetime.now(UTC))))
-        shown = evidence_renderable(item.evidence)
+        about.update(grid(detail_rows(item, spec, datetime.now(UTC), signed=self.run.signed)))
+        shown = evidence_renderable(item.evidence, width=self.size.width - 6)  # the pane's frame, a scrollbar
         evidence.update(shown if shown is not None else Text("no evidence rows", style="dim"))
         evidence.display = shown is not None
 
@@ -236,8 +238,7 @@ class ChecklistScreen(AreaScreen):
         freshness = self._run.freshness()
         for panel in self.query(Panel):
             panel.show_freshness(freshness)
-        if self.walking is not None:
-            self._show_status()
+        self._show_status()  # the ages count up, a walk's seconds too
 
     @on(LiveTable.Highlighted)
     def _highlighted(self, event: LiveTable.Highlighted) -> None:
@@ -281,7 +282,8 @@ class ChecklistScreen(AreaScreen):
         view = FIX_VIEWS.get(item.item) if area == "orders" else None
         if view is not None:
             await self.app.run_action(f"view('{view}')", self.app.screen)
-        self.app.notify(plain(f"{item.title}: {what}"), title="From the checklist", timeout=6, markup=False)
+        # The title is the database's: inert, and never markup (a toast on the screen switched to).
+        self.app.notify(inert(f"{item.title}: {what}"), title="From the checklist", timeout=6, markup=False)
 
     # -- actions ------------------------------------------------------------------------
 

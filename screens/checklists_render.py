@@ -49,8 +49,9 @@ def state_cell(item: RunItem) -> Text:
     return Text(mark, style=style)
 
 
-def item_row(item: RunItem, *, title_limit: int = 44, figure_limit: int = 70) -> tuple:
-    """One row: the state mark, the title (↻ when carried over), what it saw or who answered."""
+def item_row(item: RunItem, *, title_limit: int = 44, figure_limit: int = 70, signed: bool = False) -> tuple:
+    """One row: the state mark, the title (↻ when carried over), what it saw or who answered
+    (a manual item of a `signed` run that nobody answered: 'not answered')."""
     title = plain(item.title, limit=title_limit)
     if item.carried_from:
         title.append(" ↻", style="yellow")
@@ -60,7 +61,8 @@ def item_row(item: RunItem, *, title_limit: int = 44, figure_limit: int = 70) ->
     elif item.figure:
         said = plain(item.figure, "dim" if item.shown_state in ("pass", "manual") else "", limit=figure_limit)
     else:
-        said = Text(f"{ANSWER.key} answers it" if item.shown_state == "manual" else "—", style="dim")
+        manual = "not answered" if signed else f"{ANSWER.key} answers it"
+        said = Text(manual if item.shown_state == "manual" else "—", style="dim")
     return state_cell(item), title, said
 
 
@@ -112,8 +114,8 @@ def run_text(
             line.append_text(fill("[b green]signed off[/] by {} {} ago", run.signed_off_by or "?",
                                   short_age(run.signed_off_at, now)))  # fmt: skip
             if run.sign_off_note:
-                line.append_text(fill(": “{}”", run.sign_off_note, limit=80))
-            line.append("  (r starts the next run)", style="dim")
+                line.append_text(fill(": “{}”", run.sign_off_note, limit=30 if compact else 80))
+            line.append(" · r: next run" if compact else "  (r starts the next run)", style="dim")
         else:
             line.append("open", style="bold yellow" if run.stored else "dim")
             line.append(f": {counts_text(run)}")
@@ -125,8 +127,8 @@ def run_text(
     return line
 
 
-def _cell(value: Any, limit: int = 40) -> Text:
-    """An evidence value: times as 'MM-DD HH:MM', None as '—', numbers as they are."""
+def _cell(value: Any, limit: int = 40, *, key: str = "") -> Text:
+    """An evidence value: times as 'MM-DD HH:MM', None as '—', numbers grouped (an id as it is)."""
     if value is None:
         return Text("—", style="dim")
     if isinstance(value, bool):
@@ -134,7 +136,7 @@ def _cell(value: Any, limit: int = 40) -> Text:
     if isinstance(value, float):
         return Text(f"{value:,.2f}".rstrip("0").rstrip("."))
     if isinstance(value, int):
-        return Text(f"{value:,}")
+        return Text(str(value) if key.endswith("id") else f"{value:,}")
     if isinstance(value, str) and (when := _WHEN.match(value)):
         return Text(f"{when.group(1)} {when.group(2)}")
     if isinstance(value, dict | list):
@@ -147,39 +149,62 @@ def _label(key: str) -> str:
     return key.replace("_", " ")
 
 
-def evidence_renderable(evidence: dict[str, Any]) -> RenderableType | None:
-    """The evidence as the detail pane shows it: figures as label/value lines, each list of
-    rows as a small table under its name and count, a list of names as one line. None when
-    there is none."""
+def _rows(rows: list[dict[str, Any]], width: int) -> RenderableType:
+    """Rows of evidence as a table when its columns fit in `width`; else one record per row
+    ('• label value · label value', wrapped), so that no column is cut to nothing."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[_cell(r.get(c), key=c) for c in columns] for r in rows]
+    widths = [max(len(_label(c)), *(row[n].cell_len for row in cells)) for n, c in enumerate(columns)]
+    excess = sum(widths) + 2 * (len(columns) - 1) - width  # two spaces between columns
+    widest = max(range(len(columns)), key=lambda n: widths[n])  # the text to cut first (a query)
+    if excess <= 0 or widths[widest] - excess >= 16:
+        table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", expand=False)
+        for n, column in enumerate(columns):
+            cut = widths[n] - excess if n == widest and excess > 0 else None
+            table.add_column(_label(column), no_wrap=True, overflow="ellipsis", max_width=cut)
+        for row in cells:
+            table.add_row(*row)
+        return table
+    records = []
+    for row in ([_cell(r.get(c), 120, key=c) for c in columns] for r in rows):  # wrapped: room for more
+        record = Text("• ")
+        for n, (column, cell) in enumerate(zip(columns, row, strict=True)):
+            record.append(f"{' · ' if n else ''}{_label(column)} ", style="dim")
+            record.append_text(cell)
+        records.append(record)
+    return Text("\n").join(records)
+
+
+def evidence_renderable(evidence: dict[str, Any], width: int = 100) -> RenderableType | None:
+    """The evidence as the detail pane shows it (`width` columns): figures as label/value
+    lines, each list of rows as a small table under its name and count (one record a row when
+    the table would not fit), a list of names as one line. None when there is none."""
     if not evidence:
         return None
     parts: list[RenderableType] = []
     figures: list[Row] = []
     for key, value in evidence.items():
         if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
-            columns = list(dict.fromkeys(k for r in value for k in r))
-            table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", expand=False)
-            for column in columns:
-                table.add_column(_label(column), no_wrap=True, overflow="ellipsis", max_width=40)
-            for r in value:
-                table.add_row(*(_cell(r.get(c)) for c in columns))
-            parts += [fill("[b]{}[/b] [dim]· {}[/]", _label(key), f"{len(value)}"), table]
+            parts += [fill("[b]{}[/b] [dim]· {}[/]", _label(key), f"{len(value)}"), _rows(value, width)]
         elif isinstance(value, list):
             shown = _cell(value, limit=200) if value else Text("none", style="dim")
             parts.append(fill("[b]{}[/b]: {}", _label(key), shown))
         else:
-            figures.append((_label(key), _cell(value, limit=200)))
+            figures.append((_label(key), _cell(value, limit=200, key=key)))
     if figures:
         parts.insert(0, grid(figures))
     return Group(*parts)
 
 
-def detail_rows(item: RunItem, spec: Item | None, now: datetime) -> list[Row]:
+def detail_rows(item: RunItem, spec: Item | None, now: datetime, *, signed: bool = False) -> list[Row]:
     """The selected item: its state, figure, threshold, where it comes from, who answered
-    and why, since when it carries over, and the runbook that fixes it."""
-    kind = "automatic" if item.kind == "auto" else "manual"
+    and why (or how to, unless the run is `signed`), since when it carries over, and the
+    runbook that fixes it."""
     state = state_cell(item)
-    state.append_text(fill("[dim]  {}, checked {} ago[/]", kind, short_age(item.checked_at, now)))
+    if item.kind == "auto":
+        state.append_text(fill("[dim]  automatic, checked {} ago[/]", short_age(item.checked_at, now)))
+    else:
+        state.append(f"  manual{'' if item.answered_by else ': the operator answers'}", style="dim")
     rows: list[Row] = [("state", state)]
     if item.figure:
         rows.append(("figure", plain(item.figure, limit=300)))
@@ -191,6 +216,8 @@ def detail_rows(item: RunItem, spec: Item | None, now: datetime) -> list[Row]:
         if item.note:
             said.append_text(fill(": “{}”", item.note, limit=300))
         rows.append(("answered", said))
+    elif item.shown_state == "manual" and signed:
+        rows.append(("answer", fill("[dim]not answered: it carries over to the next run[/]")))
     elif item.shown_state == "manual":
         rows.append(("answer", fill("[cyan]{}[/] done or not, with a note for the handover", ANSWER.key)))
     if item.carried_from:

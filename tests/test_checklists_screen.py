@@ -72,6 +72,7 @@ def test_an_items_row_shows_its_state_title_and_what_it_saw_or_who_answered():
     assert "red" in str(state_cell(item()).style)
     manual = item(item="docs", kind="manual", state="open", figure="", title="Update documentation")
     assert cells(item_row(manual)) == ["· manual", "Update documentation", f"{ANSWER.key} answers it"]
+    assert cells(item_row(manual, signed=True))[2] == "not answered"  # a signed run is frozen
     done = replace(manual, state="pass", answered_by="kim", note="runbook updated")
     assert cells(item_row(done)) == ["✓ done", "Update documentation", "kim: runbook updated"]
     carried = item(carried_from=3, state="not available", figure="not available: Stripe is not configured")
@@ -105,6 +106,14 @@ def test_the_detail_has_threshold_evidence_answer_carry_over_and_the_fix():
     figures = text_of_renderable(evidence_renderable({"errors_24h": 1234.0, "unreadable": ["prom", "am"]}))
     assert "errors 24h 1,234" in figures and "unreadable: prom, am" in figures
     assert evidence_renderable({}) is None
+    slow = {
+        "statements": [{"query": "SELECT * FROM orders WHERE status = $1", "calls": 1234, "queryid": 98765}]
+    }
+    assert "query" in text_of_renderable(evidence_renderable(slow, width=80)).split("\n")[1]  # a table
+    cut = text_of_renderable(evidence_renderable(slow, width=40)).split("\n")[2]  # the query cut to fit
+    assert cut.startswith("SELECT * FROM orders WH…  1,234  98765")
+    narrow = text_of_renderable(evidence_renderable(slow, width=30))  # too narrow for it: one record a row
+    assert "• query SELECT * FROM orders WHERE status = $1 · calls 1,234 · queryid 98765" in narrow
 
 
 def text_of_renderable(renderable) -> str:
@@ -232,6 +241,10 @@ async def test_enter_on_a_failed_item_opens_the_area_that_fixes_it(seeded_runtim
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, OrdersScreen))
         await wait_until(pilot, lambda: app.screen.current_view == "errors")  # the runbook's view
+        told = [n.message for n in app._notifications if n.title == "From the checklist"]
+        assert told == [
+            "Errors of the previous 24 hours (orders in error): the error view: read the error, R retries"
+        ]
         await pilot.press("9")
         await _select(pilot, screen, "health-endpoints")  # passed: nothing to fix
         await pilot.press("enter")
