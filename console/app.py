@@ -50,10 +50,6 @@ AREAS: tuple[Area, ...] = (
         "game prices per hour, live servers and what they bring in; price changes with their history",
     ),
     Area(
-        "payments", "Payments", "0", "screens.payments:PaymentsScreen",
-        "Stripe webhook deliveries and endpoints; paid sessions never credited: resend or credit them",
-    ),
-    Area(
         "database", "Database", "7", "screens.database:DatabaseScreen",
         "client sessions live, the lock tree, table health, slow queries; cancel, terminate, maintenance",
     ),
@@ -64,6 +60,10 @@ AREAS: tuple[Area, ...] = (
     Area(
         "checklists", "Checklists", "9", "screens.checklists:ChecklistScreen",
         "daily to quarterly checklists: each item's evidence, answers and sign-off; what is due",
+    ),
+    Area(
+        "payments", "Payments", "0", "screens.payments:PaymentsScreen",
+        "Stripe webhook deliveries and endpoints; paid sessions never credited: resend or credit them",
     ),
     # "-" is the key after 0 on the digit row (Textual binds it as "minus"; shown as "-").
     Area(

@@ -76,14 +76,19 @@ class ShellHeader(Widget):
         if ctx.dry_run:
             line.append("  DRY-RUN", style="bold cyan")
         line.append("  │ ", style="dim")
-        compact = self.app.size.width < 100  # at 80 columns: every key, only this area's name
+        full = self._areas(line.copy(), compact=False)
+        # Every area's name when they all fit; else every key and only this area's name.
+        fits = full.cell_len <= self.app.size.width
+        self.query_one("#shell-identity", Static).update(full if fits else self._areas(line, compact=True))
+
+    def _areas(self, line: Text, *, compact: bool) -> Text:
         for area in self.shell.areas:
             current = area.name == self.area
             line.append(f"{area.key} ", style="bold" if current else "dim")
             if current or not compact:
                 line.append(area.title, style="bold reverse" if current else "")
             line.append(" " if compact and not current else "  ")
-        self.query_one("#shell-identity", Static).update(line)
+        return line
 
     def on_resize(self) -> None:
         self.render_identity()

@@ -21,7 +21,8 @@ def app_with_keymap(dsn: str, keymap: dict[str, str]) -> OpsConsole:
 
 async def test_a_keymap_rebinds_an_area_switch_and_help(empty_db):
     app = app_with_keymap(empty_db, {"area.backends": "b", "help": "f1"})
-    async with app.run_test(size=(120, 40)) as pilot:
+    # 160 columns: the header has room for every area's name (narrower, only the keys and this area's).
+    async with app.run_test(size=(160, 40)) as pilot:
         overview = app.screen
         assert isinstance(overview, OverviewScreen)
         await wait_until(pilot, lambda: overview.overview is not None)

@@ -51,7 +51,7 @@ def test_the_fire_panel_answers_is_anything_on_fire():
     assert "MISSED by 1:00:00" in text and "status update overdue by 15:00" in text
     assert "NODES ≥ 80 %  1 of 2 open" in text and "fsn1-node-02" in text and "hel1-node-01" not in text
     unread = fire_lines(None, None, None, NOW).plain
-    assert unread.count("reading…") == 4  # alerts, incidents, nodes, backups
+    assert unread.count("reading…") == 5  # alerts, incidents, nodes, checklists, backups
 
 
 def test_status_bar_scales_to_the_biggest_status():
