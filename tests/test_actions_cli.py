@@ -360,11 +360,14 @@ def test_cancel_runs_only_the_calls_its_preview_listed(world, pick, refund, dele
 def _screens():
     from screens.audit import AuditScreen
     from screens.backends import BackendsScreen
+    from screens.backups import BackupsScreen
+    from screens.checklists import ChecklistScreen
     from screens.database import DatabaseScreen
     from screens.incidents import IncidentsScreen
     from screens.nodes import NodesScreen
     from screens.orders import OrdersScreen
     from screens.overview import OverviewScreen
+    from screens.payments import PaymentsScreen
     from screens.pricing import PricingScreen
 
     return [
@@ -373,6 +376,9 @@ def _screens():
         NodesScreen,
         IncidentsScreen,
         PricingScreen,
+        PaymentsScreen,
+        ChecklistScreen,
+        BackupsScreen,
         DatabaseScreen,
         AuditScreen,
         BackendsScreen,

@@ -12,7 +12,7 @@ from tests.conftest import wait_until
 from tests.helpers import make_app, text_of
 
 AREAS = {"1": "overview", "2": "orders", "3": "nodes", "4": "incidents", "5": "backups", "6": "pricing",
-         "7": "database", "8": "audit", "9": "checklists", "minus": "backends"}  # fmt: skip
+         "7": "database", "8": "audit", "9": "checklists", "0": "payments", "minus": "backends"}  # fmt: skip
 SHOWN_AS = {"minus": "-"}  # how the header writes a key Textual names by its character's name
 # The keys that show what an action acts on (checklists: c, the weekly one has items to answer).
 TABS = {"3": ["c", "k", "p", "g"], "4": ["a", "i"], "5": ["b"], "7": ["a", "t"], "9": ["c"]}
