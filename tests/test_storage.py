@@ -137,7 +137,12 @@ async def test_a_cancelled_upload_is_aborted(s3_server, bucket):
         yield b""
 
     task = asyncio.create_task(storage.upload_stream("database/cancelled.dump", slow_dump(), part_size=PART))
-    await stuck.wait()
+    # Until the dump hangs, or the upload ends by itself (failing, say, on a loaded machine):
+    # then its own error is the test's failure, instead of waiting for `stuck` for ever.
+    waiting = asyncio.ensure_future(stuck.wait())
+    await asyncio.wait({task, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert stuck.is_set() and not task.done(), task.exception() if task.done() else "no part within 60 s"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
