@@ -27,11 +27,21 @@ def sessions(seeded_db):
 
 
 def app_for(seeded_db: str, **kw):
-    return make_app(as_runtime(seeded_db), OPSCONSOLE_RESTORE_DSN=seeded_db, **kw)
+    app = make_app(as_runtime(seeded_db), OPSCONSOLE_RESTORE_DSN=seeded_db, **kw)
+    # Every notification shown, kept: on a loaded machine one can time out before it is looked at.
+    app.said = []
+    notify = app.notify
+
+    def keep(message, *, title="", **options):
+        app.said.append(f"{title}\n{message}")
+        return notify(message, title=title, **options)
+
+    app.notify = keep
+    return app
 
 
 def notified(app, words: str) -> bool:
-    return any(words in str(n.title) or words in str(n.message) for n in app._notifications)
+    return any(words in said for said in app.said)
 
 
 async def type_confirmation(pilot, app, word: str) -> None:
