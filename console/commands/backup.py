@@ -227,7 +227,12 @@ def backup_prune(
     ctx: typer.Context,
     retention_days: Annotated[
         int | None,
-        typer.Option("--retention-days", min=1, help="Keep this many days (default: the setting, 30)."),
+        typer.Option(
+            "--retention-days",
+            min=1,
+            max=36500,
+            help="Keep this many days (default: the setting, 30; at most 100 years).",
+        ),
     ] = None,
     config: ConfigOption = None,
     confirm: ConfirmOption = None,
