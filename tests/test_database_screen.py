@@ -186,7 +186,11 @@ async def test_vacuum_from_h_shows_its_progress(seeded_db):
             return "scanning heap" in lines[-1]
 
         # On a loaded machine (the browser tests beside it) the run can start 20 s late.
-        await wait_until(pilot, seen, timeout=60)
+        try:
+            await wait_until(pilot, seen, timeout=60)
+        except AssertionError:
+            said = f"progress lines seen: {sorted(set(lines))}; notifications: {app.said}"
+            raise AssertionError(said) from None
         assert box.has_class("-running") and "x stop" in str(text_of(screen.query_one("#progress-line")))
         bar = screen.query_one("#progress-bar", ProgressBar)
         await wait_until(pilot, lambda: (bar.progress or 0) > 0 or not box.has_class("-running"))

@@ -157,8 +157,11 @@ async def _slow_vacuum_database(owner_dsn: str) -> None:
         name = owner_dsn.rpartition("/")[2]
         await conn.execute(f'ALTER DATABASE "{name}" SET vacuum_cost_delay = 40')
         await conn.execute(f'ALTER DATABASE "{name}" SET vacuum_cost_limit = 10')
+        # Big enough that even a VACUUM finding every page clean (pruned by a reader first)
+        # sleeps for seconds, and never autovacuumed before the test's own VACUUM.
         await conn.execute(
-            "CREATE TABLE bulk AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 8000) g"
+            "CREATE TABLE bulk WITH (autovacuum_enabled = off) AS "
+            "SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 20000) g"
         )
         await conn.execute("DELETE FROM bulk WHERE id % 2 = 0")
     finally:
