@@ -281,6 +281,10 @@ class Reconciliation:
         n = len(self.owed)
         if not n:
             return f"every paid session of the last {self.period} has its credits"
+        if n == 1:
+            return (
+                "1 paid session without credits: resend its event (once the endpoint is fixed), or credit it"
+            )
         if self.path == "resend":
             return (
                 f"{n} paid sessions without credits, under the runbook's {RESEND_LIMIT}: resend their "

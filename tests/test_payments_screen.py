@@ -107,7 +107,7 @@ def test_the_status_lines_say_rate_undelivered_resend_window_bot_failures_and_ad
         "7d  75.0 % delivered (3/4) · 1 undelivered, oldest 2d (resend 28d left) · bot 2 failures/h" in text
     )
     assert "(reading 30d…)" in text
-    assert "1 paid sessions without credits, under the runbook's 50: resend" in text
+    assert "1 paid session without credits: resend its event" in text
     assert f"ENDPOINT DISABLED  {HOOK}" in text
     unknown = Deliveries(
         "24h", (), (), NOW, failure_rate_error="Prometheus is not configured (PROMETHEUS_URL)"
