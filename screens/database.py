@@ -47,17 +47,6 @@ TAB_POLLS = {"activity": ("activity", 1.0), "locks": ("locks", 2.0), "tables": (
 SESSION_TABS = ("activity", "locks")
 
 
-def sync_in_order(table: LiveTable, rows: dict[str, tuple]) -> None:
-    """Show `rows` in their order (longest, heaviest, largest first): when the order changed
-    the table is laid out again, the cursor kept on its row; otherwise only changed rows."""
-    selected = table.selected_key
-    if list(rows) != [k for k in table.shown if k in rows] + [k for k in rows if k not in table.shown]:
-        table.clear()
-    table.sync(rows)
-    if selected in rows and table.selected_key != selected:
-        table.move_cursor(row=table.get_row_index(selected))
-
-
 class DatabaseScreen(AreaScreen):
     AREA = "database"
     AUTO_FOCUS = "#activity-table"
@@ -207,7 +196,7 @@ class DatabaseScreen(AreaScreen):
         horizon = horizon_of(self.sessions)
         rows = {str(s.pid): activity_row(s, marked=s.pid in self.marked, horizon=horizon and horizon.pid)
                 for s in shown}  # fmt: skip
-        sync_in_order(table, rows)
+        table.sync_in_order(rows)
         self._show_filters()
         self._show_query()
 
@@ -318,7 +307,7 @@ class DatabaseScreen(AreaScreen):
         self.health = health
         rows = {DATABASE_KEY: database_row(health.connections, health.tables)}
         rows.update({t.qualified: table_row(t) for t in health.tables})
-        sync_in_order(self.query_one("#tables-table", LiveTable), rows)
+        self.query_one("#tables-table", LiveTable).sync_in_order(rows)
         self.query_one("#unused", Static).update(unused_text(health.indexes))
         from screens.database_render import connections_text
 
@@ -343,7 +332,7 @@ class DatabaseScreen(AreaScreen):
         statements = self.query_one("#slow-table", LiveTable)
         live = self.query_one("#live-table", LiveTable)
         statements.display, live.display = slow.available, not slow.available
-        sync_in_order(statements, statement_rows(slow.statements))
+        statements.sync_in_order(statement_rows(slow.statements))
         live.sync({str(s.pid): live_row(s) for s in slow.long_running})
 
     def _show_age(self) -> None:

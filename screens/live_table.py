@@ -114,6 +114,17 @@ class LiveTable(ScrollView, can_focus=True):
         self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
         self._resize()
 
+    def sync_in_order(self, rows: dict[str, tuple]) -> None:
+        """Show `rows` in their own order (longest, newest, largest first): when the order
+        changed the table is laid out again, the cursor kept on its row; otherwise only the
+        changed rows are redrawn."""
+        selected = self.selected_key
+        if list(rows) != [k for k in self.shown if k in rows] + [k for k in rows if k not in self.shown]:
+            self.clear()
+        self.sync(rows)
+        if selected in rows and self.selected_key != selected:
+            self.move_cursor(row=self.get_row_index(selected))
+
     def sync(self, rows: dict[str, tuple]) -> None:
         """Show exactly `rows`: changed ones updated, new ones added in their order, gone
         ones removed."""

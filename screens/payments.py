@@ -54,17 +54,6 @@ class PaymentsView:
     reconciliation: Reconciliation
 
 
-def sync_ordered(table: LiveTable, rows: dict[str, tuple]) -> None:
-    """Show `rows` in their order (newest first, oldest first): when the order changed the
-    table is laid out again, the cursor kept on its row; otherwise only changed rows."""
-    selected = table.selected_key
-    if list(rows) != [k for k in table.shown if k in rows] + [k for k in rows if k not in table.shown]:
-        table.clear()
-    table.sync(rows)
-    if selected in rows and table.selected_key != selected:
-        table.move_cursor(row=table.get_row_index(selected))
-
-
 class PaymentsScreen(AreaScreen):
     AREA = "payments"
     AUTO_FOCUS = "#owed-table"
@@ -158,10 +147,10 @@ class PaymentsScreen(AreaScreen):
         self._draw_owed()
         now = view.deliveries.now
         events = sorted(view.deliveries.events, key=lambda d: d.created, reverse=True)
-        sync_ordered(self.query_one("#deliveries-table", LiveTable),
-                     {d.event_id: delivery_row(d, now) for d in events})  # fmt: skip
-        sync_ordered(self.query_one("#endpoints-table", LiveTable),
-                     {e.id: endpoint_row(e) for e in view.endpoints})  # fmt: skip
+        deliveries = self.query_one("#deliveries-table", LiveTable)
+        deliveries.sync_in_order({d.event_id: delivery_row(d, now) for d in events})
+        endpoints = self.query_one("#endpoints-table", LiveTable)
+        endpoints.sync_in_order({e.id: endpoint_row(e) for e in view.endpoints})
         self._show_status()
         self._show_abouts()
         self._show_age()
@@ -179,7 +168,7 @@ class PaymentsScreen(AreaScreen):
         self.owed = {o.session.id: o for o in owed}
         self.marked &= set(self.owed)
         table = self.query_one("#owed-table", LiveTable)
-        sync_ordered(table, {o.session.id: owed_row(o, marked=o.session.id in self.marked) for o in owed})
+        table.sync_in_order({o.session.id: owed_row(o, marked=o.session.id in self.marked) for o in owed})
         self._show_session()
 
     def _selected(self) -> Owed | None:
