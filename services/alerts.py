@@ -28,7 +28,7 @@ CHARTS = {
 }
 MIN_ERRORS = 2  # "multiple orders in error status"
 
-BACKUP_CHECK_EVERY = 60.0  # seconds between listings of the backup bucket
+SLOW_CHECK_EVERY = 60.0  # seconds between reads of the backup bucket and of Stripe's endpoints
 BACKUP_RPO = timedelta(hours=24)
 
 
@@ -112,11 +112,10 @@ class AlertsService:
         # The backups' status (BackupsService.status), set by the wiring: the RPO and the
         # monthly drill are alerts too. Listing the bucket is read at most once a minute.
         self.backup_status: Callable[[], Awaitable[Any]] | None = None
-        self._backup_read: tuple[float, Any] | None = None
+        self._read_at: dict[str, tuple[float, Any]] = {}  # source -> (when read, what it said)
         # Stripe's webhook endpoints (ReconcileService.endpoints), set by the wiring: a disabled
         # endpoint is an alert (Stripe delivers nothing to it). Read at most once a minute.
         self.webhook_endpoints: Callable[[], Awaitable[list[Any]]] | None = None
-        self._endpoints_read: tuple[float, list[Any]] | None = None
 
     # -- Prometheus ---------------------------------------------------------------------
 
@@ -298,17 +297,22 @@ class AlertsService:
         merged = merge(found.get("prometheus", []), found.get("alertmanager", []), console)
         return AlertsSnapshot(tuple(merged), tuple(failed), len(found) + len(failed))
 
+    async def _at_most_every_minute(self, source: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """What `read()` said, read again only once SLOW_CHECK_EVERY has passed (a bucket
+        listing or a Stripe call on every alerts poll would be too much)."""
+        if (last := self._read_at.get(source)) and time.monotonic() - last[0] < SLOW_CHECK_EVERY:
+            return last[1]
+        value = await read()
+        self._read_at[source] = (time.monotonic(), value)
+        return value
+
     async def backup_alerts(self) -> list[Alert]:
         """The AGIS manual's backup targets as alerts: no good backup in 24 h (critical), the
         newest backup damaged, the monthly restore drill overdue. Raises NotConfigured
         without a bucket, ServiceError when it cannot be listed."""
         if self.backup_status is None:
             raise NotConfigured("backups are not wired")
-        if self._backup_read and time.monotonic() - self._backup_read[0] < BACKUP_CHECK_EVERY:
-            status = self._backup_read[1]
-        else:
-            status = await self.backup_status()
-            self._backup_read = (time.monotonic(), status)
+        status = await self._at_most_every_minute("backups", self.backup_status)
         found = []
         if not status.rpo_ok:
             since = status.last_good.finished_at + BACKUP_RPO if status.last_good else None
@@ -331,11 +335,7 @@ class AlertsService:
         without Stripe, ServiceError when Stripe cannot be read."""
         if self.webhook_endpoints is None:
             raise NotConfigured("payments are not wired")
-        if self._endpoints_read and time.monotonic() - self._endpoints_read[0] < BACKUP_CHECK_EVERY:
-            endpoints = self._endpoints_read[1]
-        else:
-            endpoints = await self.webhook_endpoints()
-            self._endpoints_read = (time.monotonic(), endpoints)
+        endpoints = await self._at_most_every_minute("payments", self.webhook_endpoints)
         if not endpoints:
             labels = {"alertname": "StripeWebhookMissing"}
             said = "Stripe has no webhook endpoint: payments credit no one"

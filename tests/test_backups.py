@@ -288,5 +288,5 @@ async def test_the_rpo_and_the_drill_are_alerts_until_a_backup_is_made_and_drill
     assert backup_alerts(before) == {"BackupTooOld": "critical", "RestoreDrillOverdue": "warning"}
     made = await backups.run("alice")
     await backups.drill(await backups.get(made.id))
-    alerts._backup_read = None  # the next poll after a minute
+    alerts._read_at.clear()  # the next poll after a minute
     assert backup_alerts(await alerts.snapshot()) == {}

@@ -344,12 +344,12 @@ async def test_a_disabled_webhook_endpoint_is_a_critical_alert(seeded_db, stripe
     assert not [a for a in (await services.alerts.snapshot()).firing() if a.name.startswith("StripeWebhook")]
     endpoint = next(iter(stripe_fake.events.endpoints))
     stripe_fake.events.set_endpoint_status(endpoint, False)
-    services.alerts._endpoints_read = None  # past the minute the endpoints are cached for
+    services.alerts._read_at.clear()  # past the minute the endpoints are cached for
     firing = [a for a in (await services.alerts.snapshot()).firing() if a.name == "StripeWebhookDisabled"]
     assert [(a.severity, a.labels["endpoint"]) for a in firing] == [("critical", endpoint)]
     assert "https://bot.example/api/stripe/webhook" in firing[0].summary
     stripe_fake.stop()  # Stripe away: the other sources still answer
-    services.alerts._endpoints_read = None
+    services.alerts._read_at.clear()
     snapshot = await services.alerts.snapshot()
     assert any(f.startswith("payments:") for f in snapshot.failed)
 
